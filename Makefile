@@ -1,0 +1,55 @@
+# Entry points for people and CI; CMake + Ninja do the building, CTest the testing.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+PREFIX     ?= /usr/local
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps build test test-plain test-asan demo bench install uninstall golden fuzz chaos clean
+
+all: build
+
+deps:
+	@./scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@ninja -C $(BUILD)
+
+# The whole suite, then again under AddressSanitizer and UndefinedBehaviorSanitizer.
+test: test-plain test-asan
+
+test-plain: build
+	@./scripts/e2e-setup.sh
+	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	@./scripts/e2e-setup.sh
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBEAT_SANITIZE=ON >/dev/null
+	@ninja -C $(ASAN_BUILD)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+
+demo: build
+	@./scripts/demo.sh $(BUILD)/beat
+
+bench: build
+	@./bench/run.sh $(BUILD)
+
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+uninstall:
+	@rm -f $(DESTDIR)$(PREFIX)/bin/beat
+
+golden: build
+	@./scripts/golden.sh $(BUILD)/beat
+
+fuzz:
+	@./scripts/deps.sh --fuzz
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -G Ninja -DBEAT_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@ninja -C $(FUZZ_BUILD)
+	@./scripts/fuzz.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-600}
+
+clean:
+	@rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

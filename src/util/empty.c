@@ -1,0 +1,2 @@
+/* Keeps an empty layer linkable while it is being written. */
+typedef int util_empty_unit;
