@@ -14,7 +14,7 @@ deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@ninja -C $(BUILD)
+	@ninja --quiet -C $(BUILD)
 
 # The whole suite, then again under AddressSanitizer and UndefinedBehaviorSanitizer.
 test: test-plain test-asan
@@ -26,7 +26,7 @@ test-plain: build
 test-asan: deps
 	@./scripts/e2e-setup.sh
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBEAT_SANITIZE=ON >/dev/null
-	@ninja -C $(ASAN_BUILD)
+	@ninja --quiet -C $(ASAN_BUILD)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 

@@ -63,9 +63,9 @@ done
 for id in "${ids[@]}"; do
     echo
     echo "=== beat status $id"
-    "$beat" status "$id" | sed -n '1,12p'
+    "$beat" status "$id" | grep -vE '^  (created|updated|pid|session|directory) '
     echo "=== beat logs $id"
-    "$beat" logs --tail 8 "$id" 2>&1 | cut -c1-160
+    "$beat" logs --tail 3 "$id" 2>&1 | cut -c1-160
 done
 echo
 echo "demo: done; stopping the daemon and removing $home"
