@@ -43,7 +43,7 @@ uninstall:
 	@rm -f $(DESTDIR)$(PREFIX)/bin/beat
 
 golden: build
-	@./scripts/golden.sh $(BUILD)/beat
+	@./scripts/golden.sh $(BUILD)
 
 fuzz:
 	@./scripts/deps.sh --fuzz
