@@ -27,8 +27,7 @@ test-asan: deps
 	@./scripts/e2e-setup.sh
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBEAT_SANITIZE=ON >/dev/null
 	@ninja --quiet -C $(ASAN_BUILD)
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+	@./scripts/test-asan.sh $(ASAN_BUILD) $(JOBS)
 
 demo: build
 	@./scripts/demo.sh $(BUILD)/beat
@@ -47,7 +46,7 @@ golden: build
 
 fuzz:
 	@./scripts/deps.sh --fuzz
-	@CC=clang cmake -S . -B $(FUZZ_BUILD) -G Ninja -DBEAT_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_C_COMPILER=clang -DBEAT_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@ninja -C $(FUZZ_BUILD)
 	@./scripts/fuzz.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-600}
 
