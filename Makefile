@@ -52,3 +52,8 @@ fuzz:
 
 clean:
 	@rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# The chaos test with many more rounds than the suite runs: CHAOS_ROUNDS (default 200);
+# CHAOS_SEED repeats a run (each run prints its seed).
+chaos: build
+	@BEAT=$(BUILD)/beat BEAT_SRC=$(CURDIR) CHAOS_ROUNDS=$${CHAOS_ROUNDS:-200} bash tests/e2e/test-chaos.sh

@@ -121,4 +121,71 @@ void agent_report_fini(struct agent_report *r);
  * JSON) to the parser for format f. Lines that are not understood are ignored. */
 void agent_parse_line(enum agent_format f, const char *line, size_t len, struct agent_report *r);
 
+/* ---- configured agents (agent-conf.c): agents.<name> in config.json ---- */
+
+/* What a user-defined agent's name must match (built-in names match it too). */
+#define AGENT_CONF_NAME_PATTERN "^[a-z][a-z0-9_-]{0,31}$"
+#define AGENT_CONF_NAME_MAX     32
+/* The largest maxConcurrent. */
+#define AGENT_CONF_MAX_CONCURRENT_MAX 1024
+
+/* True when name has the form AGENT_CONF_NAME_PATTERN. */
+bool agent_conf_name_ok(const char *name);
+/* The fields agents.<name> may hold, NULL-terminated, in documentation order. */
+const char *const *agent_conf_fields(void);
+bool agent_conf_field_known(const char *field);
+/* True when field applies to a built-in agent (builtin) or to a user-defined one. */
+bool agent_conf_field_applies(const char *field, bool builtin);
+/* True when values of field are never quoted in messages (apiKey, env, baseUrl). */
+bool agent_conf_field_quiet(const char *field);
+/* The one-line description of field, or its rule ("must be ..."); NULL when unknown. Static. */
+const char *agent_conf_field_help(const char *field);
+const char *agent_conf_field_rule(const char *field);
+/* Checks v as the value of agents.<agent>.<field> (not whether field applies to the agent).
+ * Fails with ERR_INVALID "agents.<agent>.<field>: <rule> (got ...)", never quoting a quiet
+ * field's value. */
+int agent_conf_check_field(const char *agent, const char *field, const json_t *v, struct err *e);
+/* The JSON value of a command-line text for field: strings as given, an integer parsed
+ * strictly, arrays and objects as JSON text. Not checked against the rule. New reference, or
+ * NULL with ERR_INVALID. */
+json_t *agent_conf_parse_value(const char *agent, const char *field, const char *text,
+                               struct err *e);
+/* Checks a whole agents.<name> object: the name's form, every field known, applicable to
+ * that kind of agent and valid, and a command for a user-defined agent. */
+int agent_conf_check(const char *name, const json_t *obj, struct err *e);
+/* The settings of a user-defined agent that cannot reach it (apiKey without apiKeyEnv, baseUrl
+ * without baseUrlEnv or {baseUrl}, model without {model}), one sentence each. Never NULL;
+ * NULL-terminated, owned (strv_free). */
+char **agent_conf_unused(const char *name, const json_t *obj);
+
+/* One configured agent, ready to build commands. */
+struct agent_conf {
+    char *name;
+    const struct agent_driver *driver; /* the built-in, or NULL for a user-defined agent */
+    struct agent_config cfg;           /* strings borrowed from obj, arrays from below */
+    const char *description;           /* user-defined agents only, from here on */
+    const char *api_key_env;
+    const char *base_url_env;
+    int64_t max_concurrent; /* 0: no cap */
+    char **extra_args_v;    /* owned */
+    char **command_v;       /* owned */
+    json_t *obj;            /* a reference on the agents.<name> object */
+};
+/* Reads agents.<name> (obj NULL: nothing configured) into c, assuming it was checked (values
+ * of the wrong type read as unset). Fails with ERR_NOTFOUND when name is not a built-in and
+ * obj is not an object. Release with agent_conf_fini, also after a failure. */
+int agent_conf_load(const char *name, const json_t *obj, struct agent_conf *c, struct err *e);
+void agent_conf_fini(struct agent_conf *c);
+/* The program to look up on PATH: the built-in's command or command[0]; NULL when none. */
+const char *agent_conf_program(const struct agent_conf *c);
+/* Builds one run's command with c's settings (spec->config is ignored). A built-in goes
+ * through its driver. A user-defined agent goes through agent_build_template after these steps:
+ * {taskId} and {baseUrl} are replaced too (an argument naming {baseUrl} without a value is left
+ * out); extraArgs go in before the argument holding {prompt} (and before a "--" right in front
+ * of it); apiKey goes into the apiKeyEnv variable unless the client's environment has a
+ * non-empty one, baseUrl into baseUrlEnv; the agent's env then applies over both. Fails with
+ * ERR_INVALID naming agents.<name>.command when there is no template or it lacks {prompt}. */
+int agent_conf_build(const struct agent_conf *c, const struct agent_run_spec *spec,
+                     struct agent_cmd *out, struct err *e);
+
 #endif

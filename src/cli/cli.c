@@ -15,7 +15,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/cmd-agents.h"
 #include "cli/cmd-config.h"
+#include "cli/cmd-top.h"
+#include "cli/cmd-schedule.h"
 #include "cli/render.h"
 #include "core/op.h"
 #include "core/ops.h"
@@ -312,6 +315,14 @@ cli_run_op(const char *home, const struct op *op, int argc, char **argv)
         goto out;
     }
     render_result(op, args, result, stdout);
+    if (op == &op_status && json_object_get(result, "tasks") != NULL) {
+        /* A task list ends with the pool, so "why is mine still queued" has an answer. */
+        json_t *none = json_object();
+        json_t *sys = rpc_call_tool(c, "SystemStatus", none, 5000, NULL, NULL, &e);
+        json_decref(none);
+        render_pool_line(sys, stdout);
+        json_decref(sys);
+    }
     rc = 0;
 out:
     json_decref(result);
@@ -592,6 +603,14 @@ cli_main(int argc, char **argv)
         rc = cli_mcp(home, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "config") == 0) {
         rc = cli_config_main(home, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "agents") == 0) {
+        rc = cli_agents_main(home, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "init") == 0) {
+        rc = cli_init_main(home, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "top") == 0) {
+        rc = cli_top_main(home, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "schedule") == 0 || strcmp(argv[1], "pipeline") == 0) {
+        rc = cli_schedule_main(home, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "ls") == 0) {
         rc = cli_list(home, argc - 2, argv + 2);
     } else if ((op = cli_find_op(argv[1])) != NULL) {

@@ -1,12 +1,19 @@
 /* `beat config`: shows and edits $BACKBEAT_HOME/config.json in the CLI process, no daemon needed.
  * Values are resolved with this process's environment; the daemon resolves them with its own.
  * All knowledge of keys comes from core/config.h; this file only parses words and prints.
- * Telling the daemon to reload after set or reset is the caller's job (cli.c). */
+ * After a set or reset a running daemon is told to reload at once (SIGHUP), so the next command
+ * sees the change; it would notice the file within about a second anyway. */
 #include "cli/cmd-config.h"
 
+#include <sys/file.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -42,8 +49,10 @@ static int cmd_config_keys(const char *home, char **args, unsigned options);
 static const struct cmd_config_sub cmd_config_subs[] = {
     { "show", "[--json]", "Show each key's value and where it came from", 0, CMD_CONFIG_JSON,
       cmd_config_show },
-    { "set", "<key> <value>", "Check a value and write it to config.json", 2, 0, cmd_config_set },
-    { "reset", "<key>", "Remove a key from config.json, back to its default", 1, 0,
+    { "set", "<key> <value>",
+      "Check a value and write it to config.json (agent keys: agents.<name>.<field>)", 2, 0,
+      cmd_config_set },
+    { "reset", "<key>", "Remove a key (or agents.<name>[.<field>]) from config.json", 1, 0,
       cmd_config_reset },
     { "path", "", "Print the path of config.json", 0, 0, cmd_config_path },
     { "keys", "[--markdown|--json]", "List every key: type, default, range, variable", 0,
@@ -184,12 +193,51 @@ cmd_config_show(const char *home, char **args, unsigned options)
     return CMD_CONFIG_EXIT_OK;
 }
 
+/* Prints an agent key's value as now loaded (masked), then the problems about that agent as
+ * notes (a field left out, a setting that cannot reach the agent). */
+static void
+cmd_config_print_agent(const struct config *c, const json_t *show, const char *key,
+                       const char *what)
+{
+    char name[64];
+    const char *p = key + strlen("agents.");
+    size_t n = strcspn(p, ".");
+    snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), p);
+    const char *field = p[n] == '.' ? p + n + 1 : NULL;
+    const json_t *agent = json_object_get(json_object_get(show, "agents"), name);
+    const json_t *v = field ? json_object_get(agent, field) : agent;
+    if (v == NULL) {
+        printf("%s%s(unset)\n", key, what);
+    } else if (json_is_string(v)) {
+        printf("%s%s%s\n", key, what, json_string_value(v));
+    } else {
+        char *text = json_dump_compact(v);
+        printf("%s%s%s\n", key, what, text);
+        free(text);
+    }
+    char *mention = xasprintf("agents.%s", name);
+    for (const char *const *pr = config_problems(c); *pr; pr++) {
+        const char *at = strstr(*pr, mention);
+        size_t len = strlen(mention);
+        if (at != NULL && (at[len] == '.' || at[len] == ' ' || at[len] == '\0')) {
+            fprintf(stderr, "beat config: note: %s\n", *pr);
+        }
+    }
+    free(mention);
+}
+
 /* Prints "key = value" as now resolved, and says when the environment overrides the file. */
 static void
 cmd_config_print_result(const char *home, const char *key, const char *what)
 {
     struct config *c = cmd_config_load(home);
     json_t *show = config_show_json(c);
+    if (str_has_prefix(key, "agents.")) {
+        cmd_config_print_agent(c, show, key, what);
+        json_decref(show);
+        config_free(c);
+        return;
+    }
     const json_t *entry = cmd_config_entry(show, key);
     if (entry == NULL) {
         printf("removed unknown key '%s' from %s\n", key, json_get_str(show, "path"));
@@ -208,6 +256,26 @@ cmd_config_print_result(const char *home, const char *key, const char *what)
     config_free(c);
 }
 
+/* Asks the daemon of home, if one runs, to reload config.json now. */
+void
+cli_config_notify_daemon(const char *home)
+{
+    char *path = xasprintf("%s/daemon.lock", home);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    free(path);
+    if (fd < 0) {
+        return;
+    }
+    char buf[32] = { 0 };
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+    /* The lock is held exactly while a daemon runs: only then is the pid its own. */
+    if (pid > 0 && flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        kill((pid_t)pid, SIGHUP);
+    }
+    close(fd);
+}
+
 /* beat config set <key> <value> */
 static int
 cmd_config_set(const char *home, char **args, unsigned options)
@@ -217,6 +285,7 @@ cmd_config_set(const char *home, char **args, unsigned options)
     if (config_set(home, args[0], args[1], &e) != 0) {
         return cmd_config_fail(&e);
     }
+    cli_config_notify_daemon(home);
     cmd_config_print_result(home, args[0], " = ");
     return CMD_CONFIG_EXIT_OK;
 }
@@ -230,6 +299,7 @@ cmd_config_reset(const char *home, char **args, unsigned options)
     if (config_reset(home, args[0], &e) != 0) {
         return cmd_config_fail(&e);
     }
+    cli_config_notify_daemon(home);
     cmd_config_print_result(home, args[0], " reset; now ");
     return CMD_CONFIG_EXIT_OK;
 }

@@ -4,8 +4,11 @@
 
 /* Runs `beat config ...` with argv[0] = "config" against home/config.json. Prints results on
  * stdout and errors on stderr as "beat config: <message>". Returns the exit status: 0 ok,
- * 2 bad input, 1 anything else. Does not tell the daemon to reload (the caller does that after
- * a successful set or reset). */
+ * 2 bad input, 1 anything else. After a successful set or reset, a running daemon is told to
+ * reload (cli_config_notify_daemon). */
 int cli_config_main(const char *home, int argc, char **argv);
+/* Sends SIGHUP to the daemon of home when one runs (it reloads config.json); does nothing
+ * otherwise. */
+void cli_config_notify_daemon(const char *home);
 
 #endif

@@ -134,6 +134,23 @@ render_task(const json_t *t, FILE *out)
     fprintf(out, "  %-14s %s\n", "prompt", json_get_str(t, "prompt"));
 }
 
+/* The task's own words: an enriched prompt (continueFrom, resume) ends with them. */
+static const char *
+render_own_prompt(const char *prompt)
+{
+    if (prompt == NULL) {
+        return "";
+    }
+    if (strncmp(prompt, "<<<BACKBEAT CONTEXT", 19) != 0) {
+        return prompt;
+    }
+    const char *last = NULL;
+    for (const char *p = strstr(prompt, "\nYOUR TASK:\n"); p; p = strstr(p + 1, "\nYOUR TASK:\n")) {
+        last = p;
+    }
+    return last ? last + 12 : prompt;
+}
+
 static void
 render_tasks(const json_t *r, FILE *out)
 {
@@ -154,7 +171,7 @@ render_tasks(const json_t *r, FILE *out)
         fprintf(out, "%-41s  %-9s  %-3s  %-7s  %-8s  ", json_get_str(t, "taskId"),
                 json_get_str(t, "status"), json_get_str(t, "priority"),
                 json_get_str(t, "agent"), dur);
-        render_clip(out, json_get_str(t, "prompt") ? json_get_str(t, "prompt") : "", 60);
+        render_clip(out, render_own_prompt(json_get_str(t, "prompt")), 60);
         fputc('\n', out);
     }
     int64_t total = json_get_int(r, "total", (int64_t)n);
@@ -254,4 +271,23 @@ render_task_end(const json_t *t, FILE *out)
         fprintf(out, "%s%s%s\n", status ? status : "ended", reason ? ": " : "",
                 reason ? reason : "");
     }
+}
+
+/* Prints the pool in one line. */
+void
+render_pool_line(const json_t *system, FILE *out)
+{
+    json_t *p = json_object_get(system, "pool");
+    json_t *q = json_object_get(p, "queued");
+    if (!json_is_object(p)) {
+        return;
+    }
+    fprintf(out, "pool: %lld running of %lld; queued P0 %lld, P1 %lld, P2 %lld",
+            (long long)json_get_int(p, "running", 0), (long long)json_get_int(p, "capacity", 0),
+            (long long)json_get_int(q, "P0", 0), (long long)json_get_int(q, "P1", 0),
+            (long long)json_get_int(q, "P2", 0));
+    if (json_get_str(p, "limitedBy")) {
+        fprintf(out, "; waiting: %s", json_get_str(p, "limitedBy"));
+    }
+    fputc('\n', out);
 }

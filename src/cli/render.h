@@ -12,6 +12,8 @@
 void render_result(const struct op *op, const json_t *args, const json_t *result, FILE *out);
 /* Prints the closing line of a foreground run: "Completed (exit 0)" or why it failed. */
 void render_task_end(const json_t *task, FILE *out);
+/* Prints one line about the worker pool from a SystemStatus result (nothing when NULL). */
+void render_pool_line(const json_t *system, FILE *out);
 /* Formats a duration in ms as "850ms", "12.3s" or "4m 05s". */
 void render_duration(int64_t ms, char out[32]);
 

@@ -1,7 +1,8 @@
 /* Configuration keys, their validation, loading with per-key fallback, and edits of config.json.
  * Everything about a key lives in config_table[]: loading, `beat config show`, the checks and the
- * table in docs/configuration.md are all generated from it. Not here: watching the file and
- * telling the daemon to reload (the engine), and validating agents.<name> (the agents work). */
+ * table in docs/configuration.md are all generated from it. The agents object is checked field
+ * by field with the rules of agents/agent-conf.c, and edited through agents.<name>.<field> keys.
+ * Not here: watching the file and telling the daemon to reload (the engine). */
 #include "core/config.h"
 
 #include <ctype.h>
@@ -13,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "agents/agent.h"
 #include "core/task.h"
 #include "util/buf.h"
 #include "util/common.h"
@@ -52,7 +54,7 @@ struct config_key {
 };
 
 static const char *const config_log_levels[] = { "debug", "info", "warn", "error", NULL };
-/* The agents defaultAgent may name until user-defined agents are validated (config_agent_known). */
+/* The built-in agents; defaultAgent may also name a user-defined one (config_agent_known). */
 static const char *const config_builtin_agents[] = { "claude", "codex", "gemini", NULL };
 
 /* Display order is table order. Every key is live: the engine reads these values when it next
@@ -123,12 +125,12 @@ static const struct config_key config_table[] = {
     {
         .name = "maxWorkers",
         .type = CONFIG_INT,
-        .def = 4,
+        .def = 16,
         .min = 1,
         .max = 1024,
         .env = "MAX_WORKERS",
         .live = true,
-        .description = "Hard cap on agents running at the same time.",
+        .description = "Hard cap on agents running at once; below it, CPU and memory decide.",
     },
     {
         .name = "cpuThreshold",
@@ -139,7 +141,7 @@ static const struct config_key config_table[] = {
         .max = 100,
         .env = "CPU_THRESHOLD",
         .live = true,
-        .description = "No new agent starts while CPU use is above this percentage.",
+        .description = "No agent starts if projected CPU use would pass this; 100 turns it off.",
     },
     {
         .name = "memoryReserve",
@@ -150,7 +152,7 @@ static const struct config_key config_table[] = {
         .max = 68719476736,
         .env = "MEMORY_RESERVE",
         .live = true,
-        .description = "Memory kept free: no new agent starts when less than this is available.",
+        .description = "An agent starts only if its expected memory use leaves this available.",
     },
     {
         .name = "cpuCoresReserved",
@@ -160,7 +162,7 @@ static const struct config_key config_table[] = {
         .max = 1024,
         .env = "CPU_CORES_RESERVED",
         .live = true,
-        .description = "CPU cores left to other work when deciding whether an agent may start.",
+        .description = "CPU cores left to other work (at least one core stays usable).",
     },
     {
         .name = "missedRunGraceMs",
@@ -177,6 +179,8 @@ static const struct config_key config_table[] = {
 
 #define CONFIG_NKEYS ARRAY_SIZE(config_table)
 
+static void config_user_agents(struct buf *b, const json_t *agents, const char *sep);
+
 struct config_val {
     int64_t i;                 /* integers */
     char *s;                   /* enums and agents, owned; NULL = unset */
@@ -185,9 +189,9 @@ struct config_val {
 };
 
 struct config {
-    char *path;           /* NULL when loaded without a home */
-    json_t *file;         /* the file's object, or NULL when absent or unusable */
-    const json_t *agents; /* file["agents"] when it is an object, borrowed from file */
+    char *path;     /* NULL when loaded without a home */
+    json_t *file;   /* the file's object, or NULL when absent or unusable */
+    json_t *agents; /* file["agents"] with its bad entries and fields left out, or NULL */
     struct config_val vals[CONFIG_NKEYS];
     char **problems; /* NULL-terminated */
     size_t nproblems;
@@ -291,9 +295,10 @@ config_range(struct buf *b, const struct config_key *k)
     }
 }
 
-/* Appends the rule of k as a phrase ("must be an integer 1..1024"). */
+/* Appends the rule of k as a phrase ("must be an integer 1..1024"); agents (may be NULL) adds
+ * the user-defined agents to the names defaultAgent may take. */
 static void
-config_rule(struct buf *b, const struct config_key *k)
+config_rule(struct buf *b, const struct config_key *k, const json_t *agents)
 {
     switch (k->type) {
     case CONFIG_INT:
@@ -309,6 +314,7 @@ config_rule(struct buf *b, const struct config_key *k)
     case CONFIG_AGENT:
         buf_adds(b, "must be a known agent: ");
         config_choices(b, k, ", ");
+        config_user_agents(b, agents, ", ");
         break;
     }
 }
@@ -340,19 +346,33 @@ config_parse_int(const char *s, int64_t *out)
     return true;
 }
 
-/* True when name is an agent defaultAgent may name. */
+/* True when name is a built-in agent or one defined in agents. */
 bool
 config_agent_known(const json_t *agents, const char *name)
 {
-    /* User-defined agents (agents.<name> with a command) will be accepted here once their
-     * validation exists; until then a configured entry only tunes a built-in. */
-    (void)agents;
-    for (size_t i = 0; config_builtin_agents[i]; i++) {
-        if (strcmp(config_builtin_agents[i], name) == 0) {
-            return true;
+    if (name == NULL) {
+        return false;
+    }
+    if (agent_find(name) != NULL) {
+        return true;
+    }
+    /* A user-defined agent exists as soon as its entry does, even with a broken command: its
+     * tasks then fail with the reason, rather than being refused as "unknown". */
+    return agent_conf_name_ok(name) && json_is_object(json_object_get(agents, name));
+}
+
+/* Appends the names of the user-defined agents in agents, each after sep. */
+static void
+config_user_agents(struct buf *b, const json_t *agents, const char *sep)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)agents, name, v)
+    {
+        if (agent_find(name) == NULL && config_agent_known(agents, name)) {
+            buf_printf(b, "%s%s", sep, name);
         }
     }
-    return false;
 }
 
 /* Checks raw against k; on success sets *i (integers) or *s (borrowed from the table or raw). */
@@ -483,33 +503,17 @@ config_key_get(const char *key, struct err *e)
 
 /* Fails with "invalid value 'x' for key: <rule>". */
 static int
-config_bad_value(const struct config_key *k, const char *value, struct err *e)
+config_bad_value(const struct config_key *k, const char *value, const json_t *agents, struct err *e)
 {
     struct buf b;
     buf_init(&b);
     buf_adds(&b, "invalid value '");
     config_quote(&b, value);
     buf_printf(&b, "' for %s: ", k->name);
-    config_rule(&b, k);
+    config_rule(&b, k, agents);
     err_set(e, ERR_INVALID, "%s", b.data);
     buf_fini(&b);
     return -1;
-}
-
-/* Validates one raw string value for key. */
-int
-config_check_value(const char *key, const char *value, struct err *e)
-{
-    const struct config_key *k = config_key_get(key, e);
-    if (k == NULL) {
-        return -1;
-    }
-    int64_t i = 0;
-    const char *s = NULL;
-    if (!config_value_parse(k, value, NULL, &i, &s)) {
-        return config_bad_value(k, value, e);
-    }
-    return 0;
 }
 
 /* Masks a secret for display. */
@@ -611,6 +615,113 @@ config_val_set(struct config *c, size_t idx, int64_t i, const char *s, enum conf
     v->source = src;
 }
 
+/* The agent field the user probably meant by name, or NULL. */
+static const char *
+config_suggest_field(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > CONFIG_NAME_MAX) {
+        return NULL;
+    }
+    const char *best = NULL;
+    size_t best_d = len / 3 > 2 ? len / 3 : 2;
+    for (const char *const *f = agent_conf_fields(); *f; f++) {
+        size_t d = config_distance(name, *f);
+        if (d <= best_d && (best == NULL || d < best_d)) {
+            best = *f;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+/* Appends "; did you mean 'x'?" for an unknown agent field, or the list of fields. */
+static void
+config_field_hint(struct buf *b, const char *field)
+{
+    const char *near = config_suggest_field(field);
+    if (near != NULL) {
+        buf_printf(b, "; did you mean '%s'?", near);
+        return;
+    }
+    buf_adds(b, "; fields: ");
+    for (const char *const *f = agent_conf_fields(); *f; f++) {
+        buf_printf(b, "%s%s", f == agent_conf_fields() ? "" : ", ", *f);
+    }
+}
+
+/* Checks the agents object field by field. A bad field is left out on its own (and reported),
+ * never its agent or the other agents; the checked copy becomes c->agents. No message quotes
+ * an apiKey, an env value or a base URL. */
+static void
+config_apply_agents(struct config *c, const json_t *agents)
+{
+    json_t *clean = json_object();
+    const char *name, *field;
+    json_t *entry, *v;
+    json_object_foreach((json_t *)agents, name, entry)
+    {
+        struct buf b;
+        if (!agent_conf_name_ok(name)) {
+            buf_init(&b);
+            buf_adds(&b, "agents['");
+            config_quote(&b, name);
+            buf_adds(&b, "'] in " CONFIG_FILE_NAME
+                         ": not a valid agent name (it must match " AGENT_CONF_NAME_PATTERN
+                         "); ignored");
+            config_problem_take(c, SIZE_MAX, buf_take(&b));
+            continue;
+        }
+        if (!json_is_object(entry)) {
+            config_problem(c,
+                           "agents.%s in " CONFIG_FILE_NAME " must be an object, not %s; ignored",
+                           name, config_json_kind(entry));
+            continue;
+        }
+        bool builtin = agent_find(name) != NULL;
+        json_t *ce = json_object();
+        json_object_foreach(entry, field, v)
+        {
+            struct err e;
+            if (json_is_null(v)) {
+                continue; /* null reads as "not set", as for the keys */
+            }
+            if (!agent_conf_field_known(field)) {
+                buf_init(&b);
+                buf_adds(&b, "unknown field '");
+                config_quote(&b, field);
+                buf_printf(&b, "' in agents.%s in " CONFIG_FILE_NAME, name);
+                config_field_hint(&b, field);
+                config_problem_take(c, SIZE_MAX, buf_take(&b));
+            } else if (!agent_conf_field_applies(field, builtin)) {
+                config_problem(c,
+                               "agents.%s.%s in " CONFIG_FILE_NAME ": %s is a built-in agent and "
+                               "only user-defined agents take %s; ignored",
+                               name, field, name, field);
+            } else if (agent_conf_check_field(name, field, v, &e) != 0) {
+                config_problem(c, "%s, in " CONFIG_FILE_NAME "; this field is ignored", e.msg);
+            } else {
+                json_object_set(ce, field, v);
+            }
+        }
+        if (!builtin && json_object_get(ce, "command") == NULL) {
+            config_problem(c,
+                           "agents.%s in " CONFIG_FILE_NAME " has no usable command: its tasks "
+                           "fail until agents.%s.command is set",
+                           name, name);
+        }
+        char **unused = agent_conf_unused(name, ce);
+        for (char **p = unused; *p; p++) {
+            config_problem_take(c, SIZE_MAX, *p);
+            *p = NULL;
+        }
+        free(unused);
+        json_object_set_new(clean, name, ce);
+    }
+    json_decref(c->agents);
+    c->agents = clean;
+}
+
 /* Checks and applies the file's value for each key; reports unknown keys and a bad agents. */
 static void
 config_apply_file(struct config *c, json_t *root)
@@ -621,7 +732,7 @@ config_apply_file(struct config *c, json_t *root)
     {
         if (strcmp(name, "agents") == 0) {
             if (json_is_object(v)) {
-                c->agents = v;
+                config_apply_agents(c, v);
             } else {
                 config_problem(
                     c, "agents in " CONFIG_FILE_NAME " must be an object, not %s; ignoring it",
@@ -663,12 +774,23 @@ config_apply_file(struct config *c, json_t *root)
         buf_printf(&b, "%s=", k->name);
         config_quote_json(&b, v);
         buf_adds(&b, " (" CONFIG_FILE_NAME "): ");
-        config_rule(&b, k);
+        config_rule(&b, k, c->agents);
         if (k->type == CONFIG_INT ? !json_is_integer(v) : !json_is_string(v)) {
             buf_printf(&b, ", not %s", config_json_kind(v));
         }
         config_fallback(&b, c, idx);
         config_problem_take(c, idx, buf_take(&b));
+    }
+}
+
+/* Cuts jansson's "near '<token>'" from a parse error: the token may be part of an API key,
+ * and the message goes to daemon.log. The line and column stay. */
+static void
+config_parse_error_clean(char *msg)
+{
+    char *near = strstr(msg, " near ");
+    if (near != NULL) {
+        *near = '\0';
     }
 }
 
@@ -701,6 +823,7 @@ config_read_file(struct config *c)
     json_t *root = NULL;
     if (!config_blank(text, len)) {
         root = json_parse(text, len, &e);
+        config_parse_error_clean(e.msg);
         if (root == NULL) {
             config_problem(c, "%s is not valid JSON (%s); %s", c->path, e.msg,
                            "ignoring the whole file, using environment and defaults");
@@ -747,7 +870,7 @@ config_apply_env(struct config *c, const json_t *env)
             config_quote_json(&b, v);
         }
         buf_printf(&b, " (environment, key %s): ", k->name);
-        config_rule(&b, k);
+        config_rule(&b, k, c->agents);
         config_fallback(&b, c, idx);
         config_problem_take(c, idx, buf_take(&b));
     }
@@ -788,6 +911,7 @@ config_free(struct config *c)
         free(c->vals[idx].problem);
     }
     strv_free(c->problems);
+    json_decref(c->agents);
     json_decref(c->file);
     free(c->path);
     free(c);
@@ -836,6 +960,13 @@ config_agent(const struct config *c, const char *name)
     return c->agents ? json_object_get(c->agents, name) : NULL;
 }
 
+/* Returns the checked agents object, or NULL. */
+const json_t *
+config_agents(const struct config *c)
+{
+    return c->agents;
+}
+
 /* Returns the problems found while loading. */
 const char *const *
 config_problems(const struct config *c)
@@ -870,6 +1001,23 @@ config_mask_member(json_t *obj, const char *key)
     free(masked);
 }
 
+/* Shows a URL without the password of any user:password@ part. */
+char *
+config_mask_url(const char *url)
+{
+    const char *host = strstr(url, "://");
+    if (host == NULL) {
+        return xstrdup(url);
+    }
+    host += 3;
+    size_t span = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', span);
+    if (at == NULL) {
+        return xstrdup(url);
+    }
+    return xasprintf("%.*s***%s", (int)(host - url), url, at);
+}
+
 /* A copy of the agents object safe to print: apiKey and secret-looking env values masked. */
 static json_t *
 config_agents_masked(const json_t *agents)
@@ -886,6 +1034,12 @@ config_agents_masked(const json_t *agents)
             continue;
         }
         config_mask_member(a, "apiKey");
+        const char *url = json_get_str(a, "baseUrl");
+        if (url != NULL) {
+            char *shown = config_mask_url(url);
+            json_set_str(a, "baseUrl", shown);
+            free(shown);
+        }
         json_t *env = json_object_get(a, "env");
         if (json_is_object(env)) {
             const char *var;
@@ -1008,6 +1162,27 @@ config_diff(const struct config *old, const struct config *new)
         }
         lines[n++] = buf_take(&line);
     }
+    /* Agents: which ones changed, never how (a value may be a key). All live. */
+    size_t extra = json_object_size(old->agents) + json_object_size(new->agents);
+    lines = xrealloc(lines, (n + extra + 1) * sizeof *lines);
+    const char *name;
+    json_t *a;
+    json_object_foreach(new->agents, name, a)
+    {
+        const json_t *was = json_object_get(old->agents, name);
+        if (was == NULL) {
+            lines[n++] = xasprintf("agents.%s: added", name);
+        } else if (!json_equal((json_t *)was, a)) {
+            lines[n++] = xasprintf("agents.%s: changed", name);
+        }
+    }
+    json_object_foreach(old->agents, name, a)
+    {
+        if (json_object_get(new->agents, name) == NULL) {
+            lines[n++] = xasprintf("agents.%s: removed", name);
+        }
+    }
+    lines[n] = NULL;
     return lines;
 }
 
@@ -1037,6 +1212,7 @@ config_read_for_edit(const char *path, struct err *e)
     if (config_blank(text, len)) {
         root = json_object();
     } else if ((root = json_parse(text, len, &re)) == NULL) {
+        config_parse_error_clean(re.msg);
         err_set(e, ERR_STATE, "%s is not valid JSON (%s); %s", path, re.msg, CONFIG_EDIT_HINT);
     } else if (!json_is_object(root)) {
         err_set(e, ERR_STATE, "%s must hold a JSON object, not %s; %s", path,
@@ -1063,16 +1239,302 @@ config_write(const char *home, const char *path, const json_t *root, struct err 
     return rc;
 }
 
-/* Validates and writes one key into config.json. */
+/* ---- edits: config set / reset, table keys and agents.<name>[.<field>] ---- */
+
+/* An agents.* key split up. */
+struct config_agent_key {
+    char name[AGENT_CONF_NAME_MAX + 1];
+    const char *field; /* NULL for agents.<name> as a whole; points into the key */
+};
+
+/* One change to config.json: a key and its new value, or NULL to remove it. */
+struct config_edit {
+    const char *key;
+    const char *value;
+    const struct config_key *k; /* a table key; NULL for agents.* and unknown keys */
+    bool agent;                 /* an agents.* key */
+    struct config_agent_key ak;
+    json_t *v; /* an agents.* value, checked as far as it can be without the file */
+};
+
+/* Splits "agents.<name>[.<field>]", checking the name's form. */
+static int
+config_agent_key_parse(const char *key, struct config_agent_key *ak, struct err *e)
+{
+    const char *p = key + strlen("agents.");
+    const char *dot = strchr(p, '.');
+    size_t n = dot ? (size_t)(dot - p) : strlen(p);
+    memset(ak, 0, sizeof *ak);
+    if (n > 0 && n <= AGENT_CONF_NAME_MAX) {
+        memcpy(ak->name, p, n);
+        ak->name[n] = '\0';
+    }
+    if (!agent_conf_name_ok(ak->name)) {
+        struct buf b;
+        buf_init(&b);
+        buf_adds(&b, "'");
+        config_quote(&b, key);
+        buf_adds(&b, "': not a valid agent name; agent keys are agents.<name> and "
+                     "agents.<name>.<field>, with <name> matching " AGENT_CONF_NAME_PATTERN);
+        err_set(e, ERR_INVALID, "%s", b.data);
+        buf_fini(&b);
+        return -1;
+    }
+    ak->field = dot ? dot + 1 : NULL;
+    return 0;
+}
+
+/* Fails with "unknown field 'x' for agents.<name>; did you mean 'y'?". */
+static int
+config_unknown_field(const char *name, const char *field, struct err *e)
+{
+    struct buf b;
+    buf_init(&b);
+    buf_adds(&b, "unknown field '");
+    config_quote(&b, field);
+    buf_printf(&b, "' for agents.%s", name);
+    config_field_hint(&b, field);
+    err_set(e, ERR_INVALID, "%s", b.data);
+    buf_fini(&b);
+    return -1;
+}
+
+/* Checks that field exists and applies to the agent name. */
+static int
+config_agent_field_ok(const char *name, const char *field, struct err *e)
+{
+    if (!agent_conf_field_known(field)) {
+        return config_unknown_field(name, field, e);
+    }
+    if (!agent_conf_field_applies(field, agent_find(name) != NULL)) {
+        return err_set(e, ERR_INVALID,
+                       "agents.%s.%s: %s is a built-in agent and only user-defined agents take "
+                       "%s (give your own agent another name)",
+                       name, field, name, field);
+    }
+    return 0;
+}
+
+/* Checks that a user-defined agent's program exists: an absolute path must be an executable
+ * file, a bare name must be found on this process's PATH (the run-time check uses the PATH of
+ * the client that submits the task). */
+static int
+config_check_program(const char *name, const json_t *command, struct err *e)
+{
+    const char *prog = json_string_value(json_array_get(command, 0));
+    if (prog == NULL) {
+        return 0;
+    }
+    if (strchr(prog, '/') != NULL && prog[0] != '/') {
+        return err_set(e, ERR_INVALID,
+                       "agents.%s.command[0]: '%.200s' is a relative path; give a name found on "
+                       "PATH or an absolute path",
+                       name, prog);
+    }
+    char *found = fs_find_exec(prog, getenv("PATH"));
+    if (found == NULL) {
+        if (prog[0] == '/') {
+            return err_set(e, ERR_INVALID,
+                           "agents.%s.command[0]: '%.200s' is not an executable file", name, prog);
+        }
+        return err_set(e, ERR_INVALID,
+                       "agents.%s.command[0]: no '%.200s' executable on PATH; install it, or give "
+                       "its absolute path",
+                       name, prog);
+    }
+    free(found);
+    return 0;
+}
+
+/* Parses and checks the value of an agents.* key as far as the file is not needed. */
+static json_t *
+config_agent_value(const struct config_agent_key *ak, const char *value, struct err *e)
+{
+    json_t *v = NULL;
+    if (ak->field == NULL) {
+        json_error_t je;
+        v = json_loads(value, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+        if (v == NULL) {
+            err_set(e, ERR_INVALID,
+                    "agents.%s: must be a JSON object of its fields, for example "
+                    "'{\"command\": [\"mytool\", \"--\", \"{prompt}\"]}' (invalid JSON at line %d "
+                    "column %d)",
+                    ak->name, je.line, je.column);
+            return NULL;
+        }
+        if (agent_conf_check(ak->name, v, e) != 0) {
+            json_decref(v);
+            return NULL;
+        }
+    } else {
+        if (config_agent_field_ok(ak->name, ak->field, e) != 0) {
+            return NULL;
+        }
+        v = agent_conf_parse_value(ak->name, ak->field, value, e);
+        if (v == NULL) {
+            return NULL;
+        }
+        if (agent_conf_check_field(ak->name, ak->field, v, e) != 0) {
+            json_decref(v);
+            return NULL;
+        }
+    }
+    const json_t *command = ak->field == NULL                   ? json_object_get(v, "command")
+                            : strcmp(ak->field, "command") == 0 ? v
+                                                                : NULL;
+    if (command != NULL && config_check_program(ak->name, command, e) != 0) {
+        json_decref(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Checks an edit as far as it can be checked without the file. */
+static int
+config_edit_prepare(struct config_edit *ed, struct err *e)
+{
+    if (strcmp(ed->key, "agents") == 0) {
+        return err_set(e, ERR_INVALID,
+                       "agents is not a setting itself: use agents.<name>.<field>, or "
+                       "agents.<name> with a JSON object");
+    }
+    if (str_has_prefix(ed->key, "agents.")) {
+        ed->agent = true;
+        if (config_agent_key_parse(ed->key, &ed->ak, e) != 0) {
+            return -1;
+        }
+        if (ed->value != NULL && (ed->v = config_agent_value(&ed->ak, ed->value, e)) == NULL) {
+            return -1;
+        }
+        return 0;
+    }
+    ed->k = config_key_find(ed->key);
+    if (ed->k == NULL && ed->value != NULL) {
+        return config_unknown_key(ed->key, e);
+    }
+    return 0; /* resetting an unknown key is fine when the file has it (a typo to clean up) */
+}
+
+/* Applies an agents.* edit to root. */
+static int
+config_edit_agent(json_t *root, const struct config_edit *ed, bool *changed, struct err *e)
+{
+    const char *name = ed->ak.name, *field = ed->ak.field;
+    bool builtin = agent_find(name) != NULL;
+    json_t *agents = json_object_get(root, "agents");
+    if (agents != NULL && !json_is_object(agents)) {
+        return err_set(e, ERR_STATE, "agents in " CONFIG_FILE_NAME " is %s, not an object; %s",
+                       config_json_kind(agents), CONFIG_EDIT_HINT);
+    }
+    json_t *entry = agents ? json_object_get(agents, name) : NULL;
+    if (ed->value == NULL) {
+        if (field == NULL) {
+            const char *def = json_get_str(root, "defaultAgent");
+            if (entry == NULL) {
+                return 0;
+            }
+            if (!builtin && def != NULL && strcmp(def, name) == 0) {
+                return err_set(e, ERR_INVALID,
+                               "agents.%s: %s is the defaultAgent; set or reset defaultAgent first",
+                               name, name);
+            }
+            json_object_del(agents, name);
+        } else {
+            json_t *cur = json_is_object(entry) ? json_object_get(entry, field) : NULL;
+            if (cur == NULL) {
+                return agent_conf_field_known(field) ? 0 : config_unknown_field(name, field, e);
+            }
+            if (!builtin && strcmp(field, "command") == 0) {
+                return err_set(e, ERR_INVALID,
+                               "agents.%s.command: a user-defined agent needs its command; `beat "
+                               "config reset agents.%s` removes the whole agent",
+                               name, name);
+            }
+            json_object_del(entry, field);
+            if (json_object_size(entry) == 0) {
+                json_object_del(agents, name);
+            }
+        }
+        if (json_object_size(agents) == 0) {
+            json_object_del(root, "agents");
+        }
+        *changed = true;
+        return 0;
+    }
+    if (entry != NULL && !json_is_object(entry) && field != NULL) {
+        return err_set(e, ERR_STATE,
+                       "agents.%s in " CONFIG_FILE_NAME " is %s, not an object; set agents.%s to "
+                       "an object or reset it first",
+                       name, config_json_kind(entry), name);
+    }
+    if (entry == NULL && field != NULL && !builtin && strcmp(field, "command") != 0) {
+        return err_set(e, ERR_INVALID,
+                       "agents.%s: no such agent; define it first with `beat config set "
+                       "agents.%s.command '[\"%s\", \"--\", \"{prompt}\"]'`",
+                       name, name, name);
+    }
+    if (agents == NULL) {
+        agents = json_object();
+        json_object_set_new(root, "agents", agents);
+    }
+    if (field == NULL) {
+        json_object_set(agents, name, ed->v);
+    } else {
+        if (entry == NULL) {
+            entry = json_object();
+            json_object_set_new(agents, name, entry);
+        }
+        json_object_set(entry, field, ed->v);
+    }
+    *changed = true;
+    return 0;
+}
+
+/* Applies one edit to root; *changed tells whether root must be written. */
+static int
+config_edit_apply(json_t *root, const struct config_edit *ed, bool *changed, struct err *e)
+{
+    if (ed->agent) {
+        return config_edit_agent(root, ed, changed, e);
+    }
+    const struct config_key *k = ed->k;
+    if (ed->value == NULL) {
+        if (json_object_get(root, ed->key) == NULL) {
+            /* Nothing to remove; an unknown key that is not in the file is still a mistake. */
+            return k != NULL ? 0 : config_unknown_key(ed->key, e);
+        }
+        json_object_del(root, ed->key);
+        *changed = true;
+        return 0;
+    }
+    const json_t *agents = json_object_get(root, "agents");
+    agents = json_is_object(agents) ? agents : NULL;
+    int64_t i = 0;
+    const char *s = NULL;
+    if (!config_value_parse(k, ed->value, agents, &i, &s)) {
+        return config_bad_value(k, ed->value, agents, e);
+    }
+    json_object_set_new(root, k->name, config_val_json(k, i, s));
+    *changed = true;
+    return 0;
+}
+
+/* Applies several sets and resets to config.json in one atomic write. */
 int
-config_set(const char *home, const char *key, const char *value, struct err *e)
+config_update(const char *home, const char *const *keys, const char *const *values, size_t n,
+              struct err *e)
 {
     char *path = NULL;
     json_t *root = NULL;
+    bool changed = false;
     int rc = -1;
-    const struct config_key *k = config_key_get(key, e);
-    if (k == NULL) {
-        goto out;
+    struct config_edit *eds = xcalloc(n ? n : 1, sizeof *eds);
+    for (size_t i = 0; i < n; i++) {
+        eds[i].key = keys[i];
+        eds[i].value = values[i];
+        if (config_edit_prepare(&eds[i], e) != 0) {
+            goto out;
+        }
     }
     if (home == NULL || *home == '\0') {
         err_set(e, ERR_INVALID, "no state directory to hold %s", CONFIG_FILE_NAME);
@@ -1082,53 +1544,57 @@ config_set(const char *home, const char *key, const char *value, struct err *e)
     if ((root = config_read_for_edit(path, e)) == NULL) {
         goto out;
     }
-    const json_t *agents = json_object_get(root, "agents");
-    int64_t i = 0;
-    const char *s = NULL;
-    if (!config_value_parse(k, value, json_is_object(agents) ? agents : NULL, &i, &s)) {
-        config_bad_value(k, value, e);
-        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (config_edit_apply(root, &eds[i], &changed, e) != 0) {
+            goto out;
+        }
     }
-    json_object_set_new(root, k->name, config_val_json(k, i, s));
-    rc = config_write(home, path, root, e);
+    rc = changed ? config_write(home, path, root, e) : 0;
 out:
+    for (size_t i = 0; i < n; i++) {
+        json_decref(eds[i].v);
+    }
+    free(eds);
     json_decref(root);
     free(path);
     return rc;
+}
+
+/* Validates and writes one key into config.json. */
+int
+config_set(const char *home, const char *key, const char *value, struct err *e)
+{
+    return config_update(home, &key, &value, 1, e);
 }
 
 /* Removes one key from config.json. */
 int
 config_reset(const char *home, const char *key, struct err *e)
 {
-    char *path = NULL;
-    json_t *root = NULL;
-    int rc = -1;
-    const struct config_key *k = config_key_find(key);
-    if (k == NULL && strcmp(key, "agents") == 0) {
-        err_set(e, ERR_INVALID, "agents is not a setting; edit the agents object in %s/%s", home,
-                CONFIG_FILE_NAME);
-        goto out;
+    const char *none = NULL;
+    return config_update(home, &key, &none, 1, e);
+}
+
+/* Validates one raw string value for key. */
+int
+config_check_value(const char *key, const char *value, struct err *e)
+{
+    if (strcmp(key, "agents") == 0 || str_has_prefix(key, "agents.")) {
+        struct config_edit ed = { .key = key, .value = value };
+        int rc = config_edit_prepare(&ed, e);
+        json_decref(ed.v);
+        return rc;
     }
-    if (home == NULL || *home == '\0') {
-        err_set(e, ERR_INVALID, "no state directory to hold %s", CONFIG_FILE_NAME);
-        goto out;
+    const struct config_key *k = config_key_get(key, e);
+    if (k == NULL) {
+        return -1;
     }
-    path = config_path(home);
-    if ((root = config_read_for_edit(path, e)) == NULL) {
-        goto out;
+    int64_t i = 0;
+    const char *s = NULL;
+    if (!config_value_parse(k, value, NULL, &i, &s)) {
+        return config_bad_value(k, value, NULL, e);
     }
-    if (json_object_get(root, key) == NULL) {
-        /* Nothing to remove; an unknown key that is not in the file is still a mistake. */
-        rc = k != NULL ? 0 : config_unknown_key(key, e);
-        goto out;
-    }
-    json_object_del(root, key);
-    rc = config_write(home, path, root, e);
-out:
-    json_decref(root);
-    free(path);
-    return rc;
+    return 0;
 }
 
 /* Describes every key as JSON. */

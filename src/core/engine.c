@@ -15,6 +15,7 @@
 #include "core/engine.h"
 #include "core/enrich.h"
 #include "core/output.h"
+#include "core/resources.h"
 #include "core/sched.h"
 #include "runtime/rt.h"
 #include "runtime/supervise.h"
@@ -32,6 +33,10 @@
 #define ENGINE_READ_CHUNK 65536
 #define CHECKPOINT_LINES  50
 #define CHECKPOINT_BYTES  (256 * 1024)
+/* Retention: a sweep shortly after start-up, then daily. */
+#define ENGINE_RETENTION_FIRST_MS 1000
+#define ENGINE_RETENTION_EVERY_MS (24 * 3600 * 1000)
+#define ENGINE_DAY_MS             (24LL * 3600 * 1000)
 
 struct queue_item {
     char id[TASK_ID_LEN + 1];
@@ -60,6 +65,8 @@ struct run {
     int64_t proc_start;
     int supervisor_pid;
     bool cancel_requested;
+    int64_t started_mono;           /* when it started, for admission and runtimes */
+    char agent[RESOURCES_TYPE_MAX]; /* the agent type, for costs and per-agent counts */
     struct run *next;
 };
 
@@ -88,6 +95,11 @@ struct engine {
     void *event_arg;
     struct engine_watcher *watchers;
     int notifying; /* > 0 while watchers run: removals are deferred */
+    struct resources *res;
+    struct rt_timer *res_timer; /* samples while tasks run or wait */
+    bool res_timer_on;
+    bool res_warned; /* reading /proc failed once: said so */
+    struct rt_timer *retention_timer;
 };
 
 static void engine_dispatch(void *arg);
@@ -150,6 +162,19 @@ queue_push(struct queue *q, const char *id)
         q->head = it;
     }
     q->tail = it;
+    q->len++;
+}
+
+static void
+queue_push_front(struct queue *q, const char *id)
+{
+    struct queue_item *it = xcalloc(1, sizeof *it);
+    str_copy(it->id, id, sizeof it->id);
+    it->next = q->head;
+    q->head = it;
+    if (q->tail == NULL) {
+        q->tail = it;
+    }
     q->len++;
 }
 
@@ -682,6 +707,8 @@ engine_run_new(struct engine *eng, const struct task *t, const char *dir)
     str_copy(r->id, t->id, sizeof r->id);
     r->dir = xstrdup(dir);
     r->format = d ? d->format : AGENT_FORMAT_TEXT;
+    r->started_mono = clock_mono_ms();
+    str_copy(r->agent, t->agent ? t->agent : "", sizeof r->agent);
     agent_report_init(&r->report);
     buf_init(&r->line);
     r->next = eng->runs;
@@ -711,21 +738,24 @@ engine_start_task(struct engine *eng, struct task *t)
     struct err e;
     char *dir = NULL, *exe = NULL, *spec_path = NULL, *spec_text = NULL;
     struct stat st;
-    const struct agent_driver *d = agent_find(t->agent);
-    const json_t *agent_cfg = config_agent(eng->config, t->agent);
-    struct agent_config acfg = { 0 };
+    struct agent_conf ac;
 
-    if (d == NULL) {
-        char *why = xasprintf("unknown agent '%s'", t->agent ? t->agent : "");
+    /* Built-in or user-defined, with everything agents.<name> configures (model, baseUrl,
+     * systemPrompt, apiKey, extraArgs, env; command and parser for user-defined agents). */
+    int arc = config_agent_conf(eng->config, t->agent, &ac, &e);
+    if (arc != 0 && e.code == ERR_NOTFOUND) {
+        /* Known when the task was accepted (from config.json then): an agent defined a moment
+         * ago may not have reached our copy of the configuration yet. */
+        agent_conf_fini(&ac);
+        engine_reload_config(eng);
+        arc = config_agent_conf(eng->config, t->agent, &ac, &e);
+    }
+    if (arc != 0) {
+        char *why = xasprintf("agent: %s", e.msg);
         engine_fail_start(eng, t, why);
         free(why);
+        agent_conf_fini(&ac);
         return;
-    }
-    if (json_is_object(agent_cfg)) {
-        acfg.model = json_get_str(agent_cfg, "model");
-        acfg.base_url = json_get_str(agent_cfg, "baseUrl");
-        acfg.system_prompt = json_get_str(agent_cfg, "systemPrompt");
-        acfg.api_key = json_get_str(agent_cfg, "apiKey");
     }
     struct agent_run_spec spec = {
         .task_id = t->id,
@@ -735,18 +765,20 @@ engine_start_task(struct engine *eng, struct task *t)
         .resume_session = t->resume_session,
         .working_directory = t->working_directory,
         .client_env = t->env,
-        .config = &acfg,
+        .config = &ac.cfg,
     };
-    if (agent_build(d, &spec, &cmd, &e) != 0) {
+    if (agent_conf_build(&ac, &spec, &cmd, &e) != 0) {
         engine_fail_start(eng, t, e.msg);
         goto out;
     }
     const char *path_env = json_get_str(t->env, "PATH");
     exe = fs_find_exec(cmd.argv[0], path_env);
     if (exe == NULL) {
+        char *hint = ac.driver ? xstrdup("") : xasprintf(" (see agents.%s.command[0])", ac.name);
         char *why = xasprintf("agent '%s' is not installed: no '%s' executable on the client's "
-                              "PATH",
-                              d->name, cmd.argv[0]);
+                              "PATH%s",
+                              ac.name, cmd.argv[0], hint);
+        free(hint);
         engine_fail_start(eng, t, why);
         free(why);
         goto out;
@@ -782,11 +814,16 @@ engine_start_task(struct engine *eng, struct task *t)
      * reconciliation resolves from the files the supervisor leaves behind. */
     if (task_transition(t, TASK_RUNNING, clock_now_ms(), &e) != 0 ||
         store_task_update(eng->store, t, &e) != 0) {
+        /* Not started: it keeps its place at the head of its queue and is tried again at
+         * the next dispatch (a locked database passes). */
         log_error("engine: start task %s: %s", t->id, e.msg);
+        queue_push_front(&eng->queue[t->priority >= 0 && t->priority <= 2 ? t->priority : 2],
+                         t->id);
         task_free(t);
         goto out;
     }
     struct run *r = engine_run_new(eng, t, dir);
+    r->format = ac.cfg.format; /* a user-defined agent's parser */
     r->proc = rt_proc_spawn(eng->rt, eng->exe, dir, engine_run_exit_cb, r, &r->supervisor_pid,
                             &e);
     if (r->proc == NULL) {
@@ -814,6 +851,7 @@ engine_start_task(struct engine *eng, struct task *t)
     engine_notify(eng, t);
     task_free(t);
 out:
+    agent_conf_fini(&ac);
     agent_cmd_fini(&cmd);
     free(exe);
     free(dir);
@@ -821,16 +859,138 @@ out:
     free(spec_text);
 }
 
-/* The one place that decides whether one more agent may start now. */
-static bool
-engine_admit(struct engine *eng, char **why)
+/* ---- admission and resources ---- */
+
+/* How many running tasks use the given agent. */
+static int
+engine_running_of_agent(struct engine *eng, const char *agent)
 {
-    int64_t cap = config_int(eng->config, "maxWorkers");
-    if (eng->running >= cap) {
-        *why = xasprintf("workers: %d running, maxWorkers %lld", eng->running, (long long)cap);
+    int n = 0;
+    for (struct run *r = eng->runs; r; r = r->next) {
+        if (strcmp(r->agent, agent ? agent : "") == 0) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Brings the resource monitor up to date with the runs: a fresh reading of /proc when force or
+ * when the last one is older than RESOURCES_CACHE_MS, else only the set of running agents. */
+static void
+engine_res_refresh(struct engine *eng, bool force)
+{
+    int64_t now = clock_mono_ms();
+    size_t n = 0, np = 0;
+    struct resources_agent *agents = xcalloc((size_t)eng->running + 1, sizeof *agents);
+    int *pgids = xcalloc((size_t)eng->running + 1, sizeof *pgids);
+
+    for (struct run *r = eng->runs; r; r = r->next) {
+        struct resources_agent *a = &agents[n++];
+        str_copy(a->id, r->id, sizeof a->id);
+        str_copy(a->type, r->agent, sizeof a->type);
+        a->pgid = r->have_agent ? r->pgid : 0;
+        a->started_ms = r->started_mono;
+        if (a->pgid > 0) {
+            pgids[np++] = a->pgid;
+        }
+    }
+    const struct resources_machine *m = resources_machine(eng->res);
+    if (!force && m->at_ms > 0 && now - m->at_ms < RESOURCES_CACHE_MS) {
+        resources_sync(eng->res, agents, n);
+    } else {
+        struct resources_raw raw;
+        struct err e;
+        if (resources_read("/proc", pgids, np, now, &raw, &e) == 0) {
+            resources_update(eng->res, &raw, agents, n);
+        } else {
+            if (!eng->res_warned) {
+                log_warn("engine: resources unknown, admission uses maxWorkers only: %s", e.msg);
+                eng->res_warned = true;
+            }
+            resources_sync(eng->res, agents, n);
+        }
+        resources_raw_fini(&raw);
+    }
+    free(agents);
+    free(pgids);
+}
+
+static bool
+engine_queue_empty(struct engine *eng)
+{
+    return eng->queue[0].head == NULL && eng->queue[1].head == NULL && eng->queue[2].head == NULL;
+}
+
+/* Samples each second while tasks run or wait; a sample that shows room again lets waiting
+ * tasks start. When nothing runs or waits the timer stops: an idle daemon does no work. */
+static void
+engine_res_tick(void *arg)
+{
+    struct engine *eng = arg;
+    bool waiting = !engine_queue_empty(eng);
+    if (eng->stopping || (eng->running == 0 && !waiting)) {
+        rt_timer_stop(eng->res_timer);
+        eng->res_timer_on = false;
+        return;
+    }
+    engine_res_refresh(eng, true);
+    if (waiting) {
+        rt_defer(eng->rt, engine_dispatch, eng);
+    }
+}
+
+static void
+engine_res_timer_update(struct engine *eng)
+{
+    if (eng->res_timer_on || eng->stopping) {
+        return;
+    }
+    if (eng->running > 0 || !engine_queue_empty(eng)) {
+        rt_timer_start(eng->res_timer, RESOURCES_INTERVAL_MS, RESOURCES_INTERVAL_MS);
+        eng->res_timer_on = true;
+    }
+}
+
+/* The one place that decides whether one more agent may start now: the hard cap, then what
+ * the machine has left and what agents still starting will take (core/resources.c). */
+static bool
+engine_admit(struct engine *eng, const struct task *t, char **why)
+{
+    const struct config *c = eng->config;
+    struct resources_settings s = {
+        .max_workers = config_int(c, "maxWorkers"),
+        .cpu_threshold = config_int(c, "cpuThreshold"),
+        .memory_reserve = config_int(c, "memoryReserve"),
+        .cpu_cores_reserved = config_int(c, "cpuCoresReserved"),
+    };
+    if (eng->running >= s.max_workers) {
+        *why = xasprintf("workers: %d running, maxWorkers %lld", eng->running,
+                         (long long)s.max_workers);
         return false;
     }
-    return true;
+    /* HOOK(agents): the per-agent limit goes here, before the machine is sampled:
+     *     if (!agents_can_start(c, t->agent, engine_running_of_agent(eng, t->agent), why)) {
+     *         return false;
+     *     }
+     * Its *why is shown as waitingReason like the others. */
+    engine_res_refresh(eng, false);
+    return resources_decide(eng->res, &s, t->agent, clock_mono_ms(), why);
+}
+
+/* Keeps why as the queue's waiting reason; logs when the kind of limit changes, not each
+ * second's new numbers. Takes why. */
+static void
+engine_set_waiting(struct engine *eng, char *why)
+{
+    const char *old = eng->waiting_reason;
+    size_t kind = why ? strcspn(why, ":") : 0;
+    if (why && (old == NULL || strncmp(old, why, kind) != 0 || old[kind] != ':')) {
+        log_info("engine: queue waits: %s", why);
+    } else if (why == NULL && old != NULL) {
+        log_info("engine: nothing waits any more");
+    }
+    free(eng->waiting_reason);
+    eng->waiting_reason = why;
 }
 
 static void
@@ -849,27 +1009,81 @@ engine_dispatch(void *arg)
             p++;
         }
         if (p == 3) {
-            free(eng->waiting_reason);
-            eng->waiting_reason = NULL;
-            return;
+            engine_set_waiting(eng, NULL);
+            break;
+        }
+        /* Decide on the head before taking it off the queue: if it must wait, it stays first. */
+        str_copy(id, eng->queue[p].head->id, sizeof id);
+        struct task *t = store_task_load(eng->store, id, &e);
+        if (t == NULL && e.code != ERR_NOTFOUND) {
+            /* The store cannot answer now (locked, disk full): try again at the next sample. */
+            engine_set_waiting(eng, xasprintf("store: %s", e.msg));
+            break;
+        }
+        if (t == NULL || t->status != TASK_QUEUED) {
+            queue_pop(&eng->queue[p], id); /* gone, or cancelled while waiting */
+            task_free(t);
+            continue;
         }
         char *why = NULL;
-        if (!engine_admit(eng, &why)) {
-            free(eng->waiting_reason);
-            eng->waiting_reason = why;
-            return;
+        if (!engine_admit(eng, t, &why)) {
+            task_free(t);
+            engine_set_waiting(eng, why);
+            break;
         }
         queue_pop(&eng->queue[p], id);
-        struct task *t = store_task_load(eng->store, id, &e);
-        if (t == NULL) {
-            log_warn("engine: queued task %s: %s", id, e.msg);
-            continue;
-        }
-        if (t->status != TASK_QUEUED) {
-            task_free(t); /* cancelled while waiting */
-            continue;
-        }
         engine_start_task(eng, t);
+    }
+    engine_res_timer_update(eng);
+}
+
+/* ---- retention ---- */
+
+/* Removes terminal tasks that ended more than taskRetentionDays ago, and their output.
+ *
+ * HOOK(schedules): engine_is_prunable. store_task_prune (one statement) already keeps any task
+ * that a task still waiting depends on. A task that belongs to a schedule run that has not
+ * finished must be kept as well: add that condition to the prune statement in store-task.c
+ * (preferred: it stays one statement), or, if it needs the engine's knowledge, have
+ * store_task_prune take a predicate and define here
+ *     static bool engine_is_prunable(struct engine *eng, const char *task_id);
+ * returning false for such tasks. */
+static void
+engine_prune(struct engine *eng, int64_t now)
+{
+    int64_t days = config_int(eng->config, "taskRetentionDays");
+    char **removed = NULL;
+    size_t n = 0;
+    struct err e;
+
+    if (store_task_prune(eng->store, now - days * ENGINE_DAY_MS, &removed, &e) != 0) {
+        log_warn("engine: retention: %s", e.msg);
+        return;
+    }
+    for (char **id = removed; id && *id; id++) {
+        if (!task_id_is_valid(*id)) {
+            continue; /* never remove a path built from something that is not an id */
+        }
+        char *dir = engine_task_dir(eng, *id);
+        if (fs_remove_tree(dir, &e) != 0) {
+            log_warn("engine: retention: %s", e.msg);
+        }
+        free(dir);
+        n++;
+    }
+    if (n > 0) {
+        log_info("engine: retention removed %zu tasks that ended more than %lld days ago", n,
+                 (long long)days);
+    }
+    strv_free(removed);
+}
+
+static void
+engine_retention_cb(void *arg)
+{
+    struct engine *eng = arg;
+    if (!eng->stopping) {
+        engine_prune(eng, clock_now_ms());
     }
 }
 
@@ -904,6 +1118,9 @@ engine_new(struct rt *rt, const char *home, const char *exe, struct err *e)
     if (eng->sched == NULL) {
         goto fail;
     }
+    eng->res = resources_new(0, 0);
+    eng->res_timer = rt_timer_new(rt, engine_res_tick, eng);
+    eng->retention_timer = rt_timer_new(rt, engine_retention_cb, eng);
     return eng;
 fail:
     free(db);
@@ -933,20 +1150,55 @@ engine_client_config(struct engine *eng, const json_t *client_env)
     return config_load(eng->home, client_env);
 }
 
-/* Adopts or settles one task that was running when the last daemon stopped. */
+static bool
+engine_dir_has(const char *dir, const char *name)
+{
+    char *path = xasprintf("%s/%s", dir, name);
+    struct stat st;
+    bool has = stat(path, &st) == 0;
+    free(path);
+    return has;
+}
+
+/* Starts a supervisor again for a task whose spec.json no supervisor ever read (the daemon
+ * died between committing `running` and spawning). Returns false when it cannot. */
+static bool
+engine_respawn(struct engine *eng, struct run *r, struct task *t, struct err *e)
+{
+    r->proc =
+        rt_proc_spawn(eng->rt, eng->exe, r->dir, engine_run_exit_cb, r, &r->supervisor_pid, e);
+    if (r->proc == NULL) {
+        return false;
+    }
+    r->started_mono = clock_mono_ms();
+    t->supervisor_pid = r->supervisor_pid;
+    proc_start_time(r->supervisor_pid, &t->supervisor_start);
+    struct err ue;
+    if (store_task_update(eng->store, t, &ue) != 0) {
+        log_warn("engine: record supervisor of %s: %s", t->id, ue.msg);
+    }
+    return true;
+}
+
+/* Adopts or settles one task that was running when the last daemon stopped. The decision is
+ * resources_recover_decide's; this gathers the facts and carries it out. */
 static void
 engine_reconcile_running(struct engine *eng, struct task *t)
 {
     char *dir = engine_task_dir(eng, t->id);
-    char *exit_path = xasprintf("%s/%s", dir, SUPERVISE_EXIT);
-    struct err e;
-    struct stat st;
-    bool has_exit = stat(exit_path, &st) == 0;
-    free(exit_path);
+    struct resources_recover_facts f = { 0 };
+    struct err e = { 0 };
+    int64_t now_wall = clock_now_ms();
 
+    f.has_exit = engine_dir_has(dir, SUPERVISE_EXIT);
+    f.spec_unread = engine_dir_has(dir, SUPERVISE_SPEC);
     struct run *r = engine_run_new(eng, t, dir);
+    if (t->started_at > 0 && t->started_at <= now_wall) {
+        r->started_mono -= now_wall - t->started_at; /* its real age: settled long ago, maybe */
+    }
     engine_run_read_agent_json(r);
     int sup = t->supervisor_pid;
+    int64_t sup_start = t->supervisor_start;
     if (sup == 0) {
         /* Started but its pid not yet recorded: agent.json names it. */
         char *ap = xasprintf("%s/%s", dir, SUPERVISE_AGENT);
@@ -954,14 +1206,35 @@ engine_reconcile_running(struct engine *eng, struct task *t)
         char *text = fs_read_file(ap, 65536, &len, &e);
         json_t *j = text ? json_parse(text, len, &e) : NULL;
         sup = j ? (int)json_get_int(j, "supervisorPid", 0) : 0;
+        sup_start = j ? json_get_int(j, "supervisorStart", 0) : 0;
         json_decref(j);
         free(text);
         free(ap);
     }
-    if (!has_exit && sup > 0 && proc_is_ours(sup, t->supervisor_start)) {
+    f.supervisor_alive = sup > 0 && proc_is_ours(sup, sup_start);
+    if (!f.supervisor_alive && !f.has_exit) {
+        /* The daemon may have died after spawning the supervisor and before recording it. */
+        int found = resources_find_supervisor("/proc", t->id);
+        if (found > 0 && proc_start_time(found, &sup_start) == 0) {
+            sup = found;
+            f.supervisor_alive = true;
+        }
+    }
+    f.agent_alive = r->have_agent && proc_is_ours(r->pid, r->proc_start);
+    enum resources_recover d = resources_recover_decide(&f);
+    log_info("engine: task %s was running: %s", t->id, resources_recover_name(d));
+
+    if (d == RESOURCES_RECOVER_ADOPT) {
         r->supervisor_pid = sup;
         r->proc = rt_proc_adopt(eng->rt, sup, engine_run_exit_cb, r, &e);
         if (r->proc != NULL) {
+            if (t->supervisor_pid != sup) {
+                t->supervisor_pid = sup;
+                t->supervisor_start = sup_start;
+                if (store_task_update(eng->store, t, &e) != 0) {
+                    log_warn("engine: record supervisor of %s: %s", t->id, e.msg);
+                }
+            }
             r->watch = rt_watch_dir(eng->rt, dir, engine_run_watch_cb, r, &e);
             engine_run_read(r, false);
             log_info("engine: re-adopted task %s (supervisor %d)", t->id, sup);
@@ -969,13 +1242,31 @@ engine_reconcile_running(struct engine *eng, struct task *t)
             free(dir);
             return;
         }
+        /* It ended between the check and the adoption: exit.json says how, if it got there. */
+        d = engine_dir_has(dir, SUPERVISE_EXIT) ? RESOURCES_RECOVER_RECORD : RESOURCES_RECOVER_LOST;
     }
-    if (has_exit) {
+    if (d == RESOURCES_RECOVER_RESPAWN) {
+        if (engine_respawn(eng, r, t, &e)) {
+            r->watch = rt_watch_dir(eng->rt, dir, engine_run_watch_cb, r, &e);
+            log_info("engine: task %s never started its agent: supervisor %d started now", t->id,
+                     r->supervisor_pid);
+            task_free(t);
+            free(dir);
+            return;
+        }
+        log_warn("engine: restart supervisor of %s: %s", t->id, e.msg);
+        d = RESOURCES_RECOVER_LOST;
+    }
+    if (d == RESOURCES_RECOVER_RECORD) {
         log_info("engine: task %s ended while the daemon was down", t->id);
         task_free(t);
         engine_run_exit_cb(r); /* records the real exit status from exit.json */
         free(dir);
         return;
+    }
+    /* Lost. An agent whose supervisor is gone must not run on unseen: nobody captures it. */
+    if (f.agent_alive && r->pgid > 0) {
+        killpg(r->pgid, SIGKILL);
     }
     engine_run_read(r, true);
     engine_run_copy_report(r, t);
@@ -1070,6 +1361,8 @@ engine_start(struct engine *eng, struct err *e)
     }
     strv_free(ids);
     rt_defer(eng->rt, engine_dispatch, eng);
+    /* Retention runs shortly after start-up (not before serving) and then daily. */
+    rt_timer_start(eng->retention_timer, ENGINE_RETENTION_FIRST_MS, ENGINE_RETENTION_EVERY_MS);
     return sched_start(eng->sched, e);
 }
 
@@ -1081,6 +1374,9 @@ engine_stop(struct engine *eng, bool kill_tasks)
 {
     eng->stopping = true;
     sched_stop(eng->sched);
+    rt_timer_stop(eng->res_timer);
+    eng->res_timer_on = false;
+    rt_timer_stop(eng->retention_timer);
     if (kill_tasks) {
         char **ids = xcalloc((size_t)eng->running + 1, sizeof *ids);
         size_t n = 0;
@@ -1125,6 +1421,9 @@ engine_free(struct engine *eng)
         free(w);
     }
     sched_free(eng->sched);
+    rt_timer_free(eng->res_timer);
+    rt_timer_free(eng->retention_timer);
+    resources_free(eng->res);
     store_close(eng->store);
     config_free(eng->config);
     free(eng->waiting_reason);
@@ -1369,18 +1668,36 @@ engine_unwatch(struct engine *eng, struct engine_watcher *w)
 json_t *
 engine_pool_json(struct engine *eng)
 {
+    const struct config *c = eng->config;
+    int64_t now = clock_mono_ms();
     json_t *running = json_array();
+    json_t *by_agent = json_object();
+
+    engine_res_refresh(eng, false);
     for (struct run *r = eng->runs; r; r = r->next) {
-        json_t *item = json_pack("{s:s, s:i}", "taskId", r->id, "supervisorPid",
-                                 r->supervisor_pid);
+        json_t *item =
+            json_pack("{s:s, s:s, s:i, s:I}", "taskId", r->id, "agent", r->agent, "supervisorPid",
+                      r->supervisor_pid, "runtimeMs", (json_int_t)(now - r->started_mono));
         if (r->have_agent) {
             json_set_int(item, "pid", r->pid);
         }
+        json_t *use = resources_agent_json(eng->res, r->id, now);
+        if (use != NULL) {
+            json_object_update(item, use);
+            json_decref(use);
+        }
         json_array_append_new(running, item);
+        json_set_int(by_agent, r->agent, engine_running_of_agent(eng, r->agent));
     }
-    return json_pack("{s:i, s:I, s:{s:I, s:I, s:I}, s:s?, s:o}", "running", eng->running,
-                     "capacity", (json_int_t)config_int(eng->config, "maxWorkers"), "queued",
-                     "P0", (json_int_t)eng->queue[0].len, "P1", (json_int_t)eng->queue[1].len,
-                     "P2", (json_int_t)eng->queue[2].len, "limitedBy", eng->waiting_reason,
+    json_t *limits =
+        json_pack("{s:I, s:I, s:I, s:I}", "maxWorkers", (json_int_t)config_int(c, "maxWorkers"),
+                  "cpuThreshold", (json_int_t)config_int(c, "cpuThreshold"), "memoryReserve",
+                  (json_int_t)config_int(c, "memoryReserve"), "cpuCoresReserved",
+                  (json_int_t)config_int(c, "cpuCoresReserved"));
+    return json_pack("{s:i, s:I, s:{s:I, s:I, s:I}, s:s?, s:o, s:o, s:o, s:o}", "running",
+                     eng->running, "capacity", (json_int_t)config_int(c, "maxWorkers"), "queued",
+                     "P0", (json_int_t)eng->queue[0].len, "P1", (json_int_t)eng->queue[1].len, "P2",
+                     (json_int_t)eng->queue[2].len, "limitedBy", eng->waiting_reason, "byAgent",
+                     by_agent, "limits", limits, "resources", resources_json(eng->res, now),
                      "tasks", running);
 }

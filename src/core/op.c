@@ -369,6 +369,36 @@ op_input_schema(const struct op *op)
     return op_schema_object(op->args);
 }
 
+/* Widens an operation's success schema so its error results validate too: clients such as
+ * the TypeScript SDK and gemini check structuredContent against outputSchema even when
+ * isError is set. Success keeps its required fields; an error needs error and code. Takes
+ * the reference to success. */
+static json_t *
+op_output_schema(json_t *success)
+{
+    json_t *props = json_object_get(success, "properties");
+    json_t *required = json_object_get(success, "required");
+    if (!json_is_object(props)) {
+        props = json_object();
+        json_object_set_new(success, "properties", props);
+    }
+    json_object_set_new(props, "error",
+                        json_pack("{s:s, s:s}", "type", "string", "description",
+                                  "When success is false: what went wrong and why, naming the "
+                                  "field and the rule."));
+    json_object_set_new(props, "code",
+                        json_pack("{s:s, s:s}", "type", "string", "description",
+                                  "When success is false: INVALID_INPUT, NOT_FOUND, "
+                                  "INVALID_STATE, AGENT_ERROR, STORE_ERROR, ..."));
+    json_t *ok = json_pack("{s:{s:{s:b}}, s:O}", "properties", "success", "const", 1,
+                           "required", required ? required : json_pack("[s]", "success"));
+    json_t *failed = json_pack("{s:{s:{s:b}}, s:[s, s, s]}", "properties", "success", "const",
+                               0, "required", "success", "error", "code");
+    json_object_set_new(success, "required", json_pack("[s]", "success"));
+    json_object_set_new(success, "anyOf", json_pack("[o, o]", ok, failed));
+    return success;
+}
+
 /* One tools/list entry. */
 json_t *
 op_tool_json(const struct op *op)
@@ -386,7 +416,7 @@ op_tool_json(const struct op *op)
             log_error("op: outputSchema of %s does not parse: %s", op->name, e.msg);
             abort(); /* a broken table is a build defect; the golden test catches it first */
         }
-        json_object_set_new(tool, "outputSchema", out);
+        json_object_set_new(tool, "outputSchema", op_output_schema(out));
     }
     json_object_set_new(tool, "annotations",
                         json_pack("{s:s, s:b, s:b, s:b, s:b}", "title", op->title,

@@ -27,7 +27,6 @@
 #define LOGS_TAIL_MAX  (4 * 1024 * 1024)
 
 static const char *const priorities[] = { "P0", "P1", "P2", NULL };
-static const char *const agent_names[] = { "claude", "codex", "gemini", NULL };
 static const char *const statuses[] = { "queued", "blocked", "running", "completed", "failed",
                                         "cancelled", NULL };
 static const char *const wait_until[] = { "terminal", "running", NULL };
@@ -185,7 +184,7 @@ ops_installed_agents(const json_t *env)
 
 /* Fills the settings shared by DelegateTask, RetryTask and ResumeTask from args and the
  * client's configuration. */
-static int
+int
 ops_task_settings(struct op_ctx *ctx, const json_t *args, struct task *t, struct err *e)
 {
     struct config *cfg = engine_client_config(ctx->engine, ctx->client_env);
@@ -206,19 +205,23 @@ ops_task_settings(struct op_ctx *ctx, const json_t *args, struct task *t, struct
         agent = config_str(cfg, "defaultAgent");
         if (agent == NULL) {
             char *installed = ops_installed_agents(ctx->client_env);
+            char *known = config_agent_list(cfg);
             err_set(e, ERR_INVALID,
                     "agent: no agent given and no default agent configured; installed agents: "
-                    "%s. Pass agent (claude, codex or gemini) or run `beat config set "
-                    "defaultAgent <agent>`",
-                    installed);
+                    "%s. Pass agent (one of %s) or run `beat config set defaultAgent <agent>` "
+                    "(or `beat init`)",
+                    installed, known);
+            free(known);
             free(installed);
             goto out;
         }
     }
     if (agent != NULL) {
-        if (agent_find(agent) == NULL) {
-            err_set(e, ERR_INVALID, "agent: unknown agent \"%s\"; known agents: claude, codex, "
-                    "gemini", agent);
+        /* Built-in or defined in config.json now: the schema can only check the name's form. */
+        if (!config_agent_known(config_agents(cfg), agent)) {
+            char *known = config_agent_list(cfg);
+            err_set(e, ERR_INVALID, "agent: unknown agent \"%s\"; known agents: %s", agent, known);
+            free(known);
             goto out;
         }
         free(t->agent);
@@ -815,9 +818,11 @@ static const struct op_arg delegate_args[] = {
       .value_name = "BYTES",
       .help = "Most bytes of output (stdout and stderr together) kept for this task; the rest "
               "is dropped (default: config maxOutputBuffer, 10 MiB)." },
-    { .name = "agent", .cli = "agent", .cli_short = 'a', .type = ARG_ENUM,
-      .choices = agent_names,
-      .help = "Agent CLI to run (default: config defaultAgent)." },
+    { .name = "agent", .cli = "agent", .cli_short = 'a', .type = ARG_STRING, .min = 1,
+      .max = AGENT_CONF_NAME_MAX, .format = config_agent_name_format,
+      .pattern = CONFIG_AGENT_NAME_PATTERN, .value_name = "NAME",
+      .help = "Agent to run: claude, codex, gemini or one defined in config.json under "
+              "agents.<name> (default: config defaultAgent)." },
     { .name = "dependsOn", .cli = "depends-on", .cli_alias = "deps", .type = ARG_STRING_ARRAY,
       .flags = ARG_COMMA_LIST, .max = TASK_DEPS_MAX, .format = op_format_task_id,
       .pattern = TASK_ID_PATTERN, .value_name = "ID[,ID...]",
@@ -1042,17 +1047,44 @@ const struct op op_wait = {
     .check = ops_wait_check_args,
 };
 
+/* The pool as engine_pool_json builds it. */
+#define SYSTEM_INT "{\"type\":\"integer\"}"
+#define SYSTEM_NUM "{\"type\":\"number\"}"
+#define SYSTEM_POOL_SCHEMA                                                                       \
+    "{\"type\":\"object\",\"properties\":{\"running\":" SYSTEM_INT ",\"capacity\":" SYSTEM_INT   \
+    ",\"queued\":{\"type\":\"object\",\"properties\":{\"P0\":" SYSTEM_INT ",\"P1\":" SYSTEM_INT  \
+    ",\"P2\":" SYSTEM_INT "}},\"limitedBy\":{\"type\":[\"string\",\"null\"]},\"byAgent\":"       \
+    "{\"type\":\"object\",\"additionalProperties\":" SYSTEM_INT "},\"limits\":{\"type\":"        \
+    "\"object\",\"properties\":{\"maxWorkers\":" SYSTEM_INT ",\"cpuThreshold\":" SYSTEM_INT      \
+    ",\"memoryReserve\":" SYSTEM_INT ",\"cpuCoresReserved\":" SYSTEM_INT "}},\"resources\":"     \
+    "{\"type\":\"object\",\"properties\":{\"cpu\":{\"type\":\"object\",\"properties\":{"         \
+    "\"cores\":" SYSTEM_INT ",\"percent\":" SYSTEM_NUM ",\"fromLoadAverage\":{\"type\":"         \
+    "\"boolean\"}}},\"memory\":{\"type\":\"object\",\"properties\":{\"total\":" SYSTEM_INT       \
+    ",\"available\":" SYSTEM_INT "}},\"pressure\":{\"type\":[\"object\",\"null\"],"              \
+    "\"properties\":{\"cpuSome10\":" SYSTEM_NUM ",\"memorySome10\":" SYSTEM_NUM                  \
+    ",\"memoryFull10\":" SYSTEM_NUM "}},\"costs\":{\"type\":\"object\",\"additionalProperties\"" \
+    ":{\"type\":\"object\",\"properties\":{\"rss\":" SYSTEM_INT ",\"cpuPercent\":" SYSTEM_NUM    \
+    ",\"samples\":" SYSTEM_INT "}}},\"assumedCost\":{\"type\":\"object\",\"properties\":{"       \
+    "\"rss\":" SYSTEM_INT ",\"cpuPercent\":" SYSTEM_NUM "}},\"sampleAgeMs\":" SYSTEM_INT "}},"   \
+    "\"tasks\":{\"type\":"                                                                       \
+    "\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"taskId\":{\"type\":\"string\"}," \
+    "\"agent\":{\"type\":\"string\"},\"supervisorPid\":" SYSTEM_INT ",\"pid\":" SYSTEM_INT       \
+    ",\"runtimeMs\":" SYSTEM_INT ",\"cpuPercent\":" SYSTEM_NUM ",\"rss\":" SYSTEM_INT            \
+    ",\"processes\":" SYSTEM_INT ",\"settling\":{\"type\":\"boolean\"}}}}}}"
+
 const struct op op_system = {
     .name = "SystemStatus",
     .cli = "system",
     .title = "Daemon and pool status",
     .summary = "Show the daemon, the worker pool and task counts.",
-    .description = "The daemon's version, pid and uptime; the pool (running agents, capacity, "
-                   "queued tasks per priority, what limits starting more); task counts per "
-                   "status.",
+    .description = "The daemon's version, pid and uptime; task counts per status; and the pool: "
+                   "running agents with their CPU, memory (RSS) and runtime, capacity, queued "
+                   "tasks per priority, what limits starting more (limitedBy), the limits in "
+                   "force, the machine's CPU use, available memory and pressure, and what one "
+                   "agent of each type was measured to cost.",
     .args = system_args,
     .output_schema = "{\"type\":\"object\",\"properties\":{\"success\":{\"type\":\"boolean\"},"
-                     "\"daemon\":{\"type\":\"object\"},\"pool\":{\"type\":\"object\"},"
+                     "\"daemon\":{\"type\":\"object\"},\"pool\":" SYSTEM_POOL_SCHEMA ","
                      "\"tasks\":{\"type\":\"object\"}},\"required\":[\"success\"]}",
     .flags = OP_READONLY | OP_IDEMPOTENT,
     .run = ops_system,

@@ -40,7 +40,7 @@ civil_days_from_date(int64_t year, int month, int day)
 {
     int64_t y = month <= 2 ? year - 1 : year;
     int64_t era = civil_floor_div(y, 400);
-    int64_t year_of_era = y - era * 400;                     /* 0..399 */
+    int64_t year_of_era = y - era * 400;                       /* 0..399 */
     int64_t shifted_month = month > 2 ? month - 3 : month + 9; /* March = 0 */
     int64_t day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
     int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;

@@ -3,17 +3,17 @@
  * rather than stepping through minutes. It never reads the clock and knows zones only through
  * tz_span(); storing, arming timers and missed-fire policies belong to the layers above.
  */
+#include "cron/cron.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cron/cron.h"
 #include "util/common.h"
 
-#define CRON_FIELDS    5
-#define CRON_HOPS_MAX  10000 /* zone transitions crossed in one cron_next() before giving up */
-#define CRON_DAYS_1_31 UINT64_C(0xfffffffe)
+#define CRON_FIELDS   5
+#define CRON_HOPS_MAX 10000 /* zone transitions crossed in one cron_next() before giving up */
 
 struct cron_expr {
     uint64_t minutes; /* bits 0-59 */
@@ -39,8 +39,9 @@ struct cron_field_def {
 
 static const char *const cron_month_names[] = { "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL",
                                                 "AUG", "SEP", "OCT", "NOV", "DEC", NULL };
-static const char *const cron_dow_names[] = { "SUN", "MON", "TUE", "WED",
-                                              "THU", "FRI", "SAT", NULL };
+static const char *const cron_dow_names[] = {
+    "SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", NULL
+};
 
 static const struct cron_field_def cron_fields[CRON_FIELDS] = {
     { "minute", 0, 59, NULL, 0, NULL },
@@ -56,8 +57,8 @@ struct cron_alias {
 };
 
 static const struct cron_alias cron_aliases[] = {
-    { "@yearly", "0 0 1 1 *" },  { "@annually", "0 0 1 1 *" }, { "@monthly", "0 0 1 * *" },
-    { "@weekly", "0 0 * * 0" },  { "@daily", "0 0 * * *" },    { "@midnight", "0 0 * * *" },
+    { "@yearly", "0 0 1 1 *" }, { "@annually", "0 0 1 1 *" }, { "@monthly", "0 0 1 * *" },
+    { "@weekly", "0 0 * * 0" }, { "@daily", "0 0 * * *" },    { "@midnight", "0 0 * * *" },
     { "@hourly", "0 * * * *" },
 };
 
@@ -99,8 +100,10 @@ cron_quote(const char *s, size_t n, char *out, size_t size)
     out[o] = '\0';
 }
 
+static int cron_fail(const struct cron_ctx *ctx, const char *fmt, ...) PRINTFLIKE(2, 3);
+
 /* Fails with "field N (name) "text": detail". */
-static int PRINTFLIKE(2, 3)
+static int
 cron_fail(const struct cron_ctx *ctx, const char *fmt, ...)
 {
     char detail[256], quoted[128];
@@ -244,8 +247,7 @@ cron_parse_item(const struct cron_ctx *ctx, const char *p, const char *end, uint
     if (p < end && *p == '/') {
         p++;
         if (p == end || !cron_is_digit(*p)) {
-            return p == end ? cron_fail(ctx, "step is missing its number")
-                            : cron_fail_char(ctx, p);
+            return p == end ? cron_fail(ctx, "step is missing its number") : cron_fail_char(ctx, p);
         }
         const char *s = p;
         step = 0;
@@ -304,7 +306,7 @@ cron_is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
-/* Parses the five fields of fields_text (already trimmed and bounded) into c. */
+/* Parses the five fields of text (already trimmed and bounded) into c. */
 static int
 cron_parse_fields(struct cron_expr *c, const char *text, struct err *e)
 {
@@ -373,7 +375,7 @@ cron_parse_fields(struct cron_expr *c, const char *text, struct err *e)
 struct cron_expr *
 cron_parse(const char *text, struct err *e)
 {
-    struct cron_expr *c = NULL;
+    struct cron_expr *c = NULL, *result = NULL;
     if (text == NULL) {
         err_set(e, ERR_INVALID, "expression is empty");
         return NULL;
@@ -405,7 +407,7 @@ cron_parse(const char *text, struct err *e)
         cron_quote(c->text, wlen, quoted, sizeof quoted);
         if (wlen != len) {
             err_set(e, ERR_INVALID, "alias %s takes no fields", quoted);
-            goto fail;
+            goto out;
         }
         fields = NULL;
         for (size_t i = 0; i < ARRAY_SIZE(cron_aliases) && fields == NULL; i++) {
@@ -424,14 +426,11 @@ cron_parse(const char *text, struct err *e)
                         "@daily, @midnight or @hourly)",
                         quoted);
             }
-            goto fail;
+            goto out;
         }
     }
     if (cron_parse_fields(c, fields, e) != 0) {
-        goto fail;
-    }
-    if (c->dom_star) {
-        c->doms = CRON_DAYS_1_31;
+        goto out;
     }
     for (int w = 0; w < 7; w++) {
         for (int d = 1; d <= 31; d++) {
@@ -440,10 +439,11 @@ cron_parse(const char *text, struct err *e)
             }
         }
     }
-    return c;
-fail:
+    result = c;
+    c = NULL;
+out:
     cron_expr_free(c);
-    return NULL;
+    return result;
 }
 
 /* Frees an expression. */
@@ -570,8 +570,7 @@ cron_next(const struct cron_expr *c, const struct tz_zone *z, int64_t now_ms, in
           struct err *e)
 {
     if (now_ms < CIVIL_SEC_MIN * 1000 || now_ms > CIVIL_SEC_MAX * 1000 + 999) {
-        return err_set(e, ERR_INVALID, "now (%lld ms) is outside years 1-9999",
-                       (long long)now_ms);
+        return err_set(e, ERR_INVALID, "now (%lld ms) is outside years 1-9999", (long long)now_ms);
     }
     char quoted[96];
     int64_t now_s = civil_floor_div(now_ms, 1000);
@@ -603,7 +602,9 @@ cron_next(const struct cron_expr *c, const struct tz_zone *z, int64_t now_ms, in
     for (int hop = 0; hop < CRON_HOPS_MAX; hop++) {
         civil_from_seconds(lo_wall, &t);
         if (!cron_find_wall(c, &t, year_limit)) {
-            goto none;
+            cron_quote(c->text, strlen(c->text), quoted, sizeof quoted);
+            return err_set(e, ERR_INVALID, "%s does not fire within %d years", quoted,
+                           CRON_HORIZON_YEARS);
         }
         int64_t w = civil_to_seconds(&t);
         int64_t inst = w - o;
@@ -635,10 +636,6 @@ cron_next(const struct cron_expr *c, const struct tz_zone *z, int64_t now_ms, in
     cron_quote(c->text, strlen(c->text), quoted, sizeof quoted);
     return err_set(e, ERR_INTERNAL, "%s: more than %d time zone transitions crossed", quoted,
                    CRON_HOPS_MAX);
-none:
-    cron_quote(c->text, strlen(c->text), quoted, sizeof quoted);
-    return err_set(e, ERR_INVALID, "%s does not fire within %d years", quoted,
-                   CRON_HORIZON_YEARS);
 }
 
 /* The next n fire times. */

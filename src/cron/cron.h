@@ -15,6 +15,7 @@
  * `cronExpression: field 2 (hour) "24": value out of range 0-23` and err_wrap(e, "timezone")
  * gives `timezone: unknown IANA time zone "Mars/Base"`.
  *
+ * cron/ has this one public header: it also declares tz_* (tz.c) and civil_* (civil.c).
  * The dialect and the DST rules are described in docs/scheduling.md. */
 #ifndef CRON_CRON_H
 #define CRON_CRON_H
@@ -27,10 +28,10 @@
 
 /* ---- Cron expressions (cron.c) ---- */
 
-#define CRON_TEXT_MAX     256 /* longest accepted expression, in bytes */
-#define CRON_LIST_MAX     64  /* most comma-separated items in one field */
-#define CRON_HORIZON_YEARS 30 /* cron_next() gives up after this many years without a fire */
-#define CRON_NEXT_N_MAX   1000 /* most fire times one cron_next_n() call returns */
+#define CRON_TEXT_MAX      256  /* longest accepted expression, in bytes */
+#define CRON_LIST_MAX      64   /* most comma-separated items in one field */
+#define CRON_HORIZON_YEARS 30   /* cron_next() gives up after this many years without a fire */
+#define CRON_NEXT_N_MAX    1000 /* most fire times one cron_next_n() call returns */
 
 struct cron_expr;
 struct tz_zone;
@@ -47,22 +48,22 @@ const char *cron_expr_text(const struct cron_expr *c);
  * change day fires at 03:30 of the new offset), a repeated wall time fires once, at its first
  * occurrence. Fails (ERR_INVALID) when now is outside years 1-9999 or nothing fires within
  * CRON_HORIZON_YEARS. */
-int cron_next(const struct cron_expr *c, const struct tz_zone *z, int64_t now_ms,
-              int64_t *next_ms, struct err *e);
-/* Writes s[0..n) in double quotes for an error message: '"', '\\' and bytes outside printable
- * ASCII are escaped (\xNN), and the text is cut with "..." to fit `size` (at least 16). */
-void cron_quote(const char *s, size_t n, char *out, size_t size);
+int cron_next(const struct cron_expr *c, const struct tz_zone *z, int64_t now_ms, int64_t *next_ms,
+              struct err *e);
 /* Fills out[0..n) with the next n fire times after now_ms, each strictly after the one before;
  * n must be 1..CRON_NEXT_N_MAX. */
 int cron_next_n(const struct cron_expr *c, const struct tz_zone *z, int64_t now_ms, int64_t *out,
                 size_t n, struct err *e);
+/* Writes s[0..n) in double quotes for an error message: '"', '\\' and bytes outside printable
+ * ASCII are escaped (\xNN), and the text is cut with "..." to fit `size` (at least 16). */
+void cron_quote(const char *s, size_t n, char *out, size_t size);
 
 /* ---- Time zones (tz.c) ---- */
 
-#define TZ_NAME_MAX  64          /* longest accepted zone name, in bytes */
-#define TZ_FILE_MAX  (256 * 1024) /* largest TZif file read */
-#define TZ_CACHE_MAX 4096        /* most distinct zones tz_get() keeps */
-#define TZ_ISO_SIZE  40          /* buffer size for tz_format_iso() */
+#define TZ_NAME_MAX    64           /* longest accepted zone name, in bytes */
+#define TZ_FILE_MAX    (256 * 1024) /* largest TZif file read */
+#define TZ_CACHE_MAX   4096         /* most distinct zones tz_get() keeps */
+#define TZ_ISO_SIZE    40           /* buffer size for tz_format_iso() */
 #define TZ_DEFAULT_DIR "/usr/share/zoneinfo"
 
 /* Loads the zone `name` from $TZDIR (default TZ_DEFAULT_DIR). "UTC" and "Etc/UTC" are built in
@@ -86,8 +87,7 @@ int tz_local_offset(const struct tz_zone *z, int64_t utc_ms, int *offset_sec, st
 /* Formats utc_ms as local ISO 8601 with the zone's offset, e.g. "2026-03-08T03:30:00-04:00"
  * (".mmm" only when the milliseconds are not zero; ":ss" in the offset only for LMT-style
  * offsets). */
-int tz_format_iso(const struct tz_zone *z, int64_t utc_ms, char out[TZ_ISO_SIZE],
-                  struct err *e);
+int tz_format_iso(const struct tz_zone *z, int64_t utc_ms, char out[TZ_ISO_SIZE], struct err *e);
 
 /* A maximal run of instants [start, end) with one UTC offset, as seen by tz_span(); start is
  * TZ_TIME_MIN and end TZ_TIME_MAX when there is no transition on that side. prev_offset is the

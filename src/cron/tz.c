@@ -18,10 +18,10 @@
 #include "util/str.h"
 #include "util/xmalloc.h"
 
-#define TZ_TRANS_MAX  4096 /* transitions per file; real zones have at most a few hundred */
-#define TZ_TYPES_MAX  256  /* local time types per file (the format's own limit) */
-#define TZ_CHARS_MAX  4096 /* bytes of abbreviations per file */
-#define TZ_FOOTER_MAX 128  /* bytes of POSIX TZ footer */
+#define TZ_TRANS_MAX   4096 /* transitions per file; real zones have at most a few hundred */
+#define TZ_TYPES_MAX   256  /* local time types per file (the format's own limit) */
+#define TZ_CHARS_MAX   4096 /* bytes of abbreviations per file */
+#define TZ_FOOTER_MAX  128  /* bytes of POSIX TZ footer */
 #define TZ_TRANS_LIMIT (INT64_C(1) << 61) /* |transition time| limit, keeps arithmetic safe */
 
 /* A transition date of a POSIX TZ rule: "Jn" (1-365, 29 February never counted), "n" (0-365)
@@ -48,7 +48,8 @@ struct tz_zone {
     int64_t *trans;        /* UTC seconds, strictly ascending, each changing the offset */
     int32_t *trans_offset; /* offset in force from trans[i] on */
     int32_t first_offset;  /* offset before trans[0] (time type 0) */
-    bool has_rule;         /* a non-empty footer: it governs instants from trans[ntrans-1] on */
+    bool has_rule;         /* a non-empty footer, in force from rule_from on */
+    int64_t rule_from;     /* the file's last transition (even one we dropped), or TZ_TIME_MIN */
     struct tz_rule rule;
 };
 
@@ -320,10 +321,10 @@ tz_posix_parse(const char *s, size_t len, struct tz_rule *r)
     }
     if (ps.p == ps.end) {
         /* No rule given: POSIX leaves it to the implementation; use the US rule as glibc. */
-        r->start = (struct tz_rule_date){ .kind = TZ_DATE_MONTH, .month = 3, .week = 2,
-                                          .time = 7200 };
-        r->end = (struct tz_rule_date){ .kind = TZ_DATE_MONTH, .month = 11, .week = 1,
-                                        .time = 7200 };
+        r->start =
+            (struct tz_rule_date){ .kind = TZ_DATE_MONTH, .month = 3, .week = 2, .time = 7200 };
+        r->end =
+            (struct tz_rule_date){ .kind = TZ_DATE_MONTH, .month = 11, .week = 1, .time = 7200 };
         return true;
     }
     if (*ps.p++ != ',' || !tz_posix_date(&ps, &r->start) || ps.p == ps.end || *ps.p++ != ',' ||
@@ -442,6 +443,7 @@ tz_block_parse(struct tz_reader *r, const struct tz_header *h, size_t tsize, str
     z->trans_offset = xmalloc((h->timecnt + 1) * sizeof *z->trans_offset);
     z->ntrans = 0;
     z->first_offset = offsets[0];
+    z->rule_from = TZ_TIME_MIN;
     int32_t cur = z->first_offset;
     int64_t prev = 0;
     for (uint32_t i = 0; i < h->timecnt; i++) {
@@ -457,6 +459,7 @@ tz_block_parse(struct tz_reader *r, const struct tz_header *h, size_t tsize, str
             return "transitions out of order";
         }
         prev = when;
+        z->rule_from = when;
         if (offsets[idx[i]] == cur) {
             continue; /* only the abbreviation or the DST flag changes: not a boundary for us */
         }
@@ -493,7 +496,8 @@ tz_tzif_parse(const uint8_t *data, size_t len, struct tz_zone *z)
         return "missing footer";
     }
     const uint8_t *footer = r.p;
-    const uint8_t *end = memchr(footer, '\n', r.left < TZ_FOOTER_MAX + 1 ? r.left : TZ_FOOTER_MAX + 1);
+    const uint8_t *end =
+        memchr(footer, '\n', r.left < TZ_FOOTER_MAX + 1 ? r.left : TZ_FOOTER_MAX + 1);
     if (end == NULL) {
         return "unterminated or oversized footer";
     }
@@ -522,6 +526,9 @@ struct tz_zone *
 tz_parse_tzif(const char *name, const void *data, size_t len, struct err *e)
 {
     char quoted[96];
+    if (name == NULL) {
+        name = "";
+    }
     struct tz_zone *z = tz_zone_new(name);
     const char *why = tz_tzif_parse(data, len, z);
     if (why != NULL) {
@@ -682,15 +689,15 @@ tz_name(const struct tz_zone *z)
 
 /* ---- Lookups ---- */
 
-/* The largest i with trans[i] <= u, for trans[0] <= u < trans[ntrans-1]. */
+/* The number of transitions at or before u. */
 static size_t
-tz_find(const struct tz_zone *z, int64_t u)
+tz_count_before(const struct tz_zone *z, int64_t u)
 {
-    size_t lo = 0, hi = z->ntrans - 1; /* trans[lo] <= u < trans[hi] */
-    while (hi - lo > 1) {
+    size_t lo = 0, hi = z->ntrans;
+    while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (z->trans[mid] <= u) {
-            lo = mid;
+            lo = mid + 1;
         } else {
             hi = mid;
         }
@@ -698,52 +705,52 @@ tz_find(const struct tz_zone *z, int64_t u)
     return lo;
 }
 
+/* The span around u according to the transition table alone. */
+static void
+tz_table_span(const struct tz_zone *z, int64_t u, struct tz_span *out)
+{
+    size_t k = tz_count_before(z, u);
+    out->start = k > 0 ? z->trans[k - 1] : TZ_TIME_MIN;
+    out->end = k < z->ntrans ? z->trans[k] : TZ_TIME_MAX;
+    out->offset = k > 0 ? z->trans_offset[k - 1] : z->first_offset;
+    out->prev_offset = k > 1 ? z->trans_offset[k - 2] : z->first_offset;
+}
+
 /* The offset in force at an instant. */
 int32_t
 tz_offset_at(const struct tz_zone *z, int64_t utc_sec)
 {
-    size_t n = z->ntrans;
-    if (n > 0 && utc_sec < z->trans[0]) {
-        return z->first_offset;
+    if (z->has_rule && utc_sec >= z->rule_from) {
+        return tz_rule_offset(&z->rule, utc_sec);
     }
-    if (n == 0 || utc_sec >= z->trans[n - 1]) {
-        if (z->has_rule) {
-            return tz_rule_offset(&z->rule, utc_sec);
-        }
-        return n == 0 ? z->first_offset : z->trans_offset[n - 1];
-    }
-    return z->trans_offset[tz_find(z, utc_sec)];
+    size_t k = tz_count_before(z, utc_sec);
+    return k > 0 ? z->trans_offset[k - 1] : z->first_offset;
 }
 
-/* The span of constant offset around an instant. */
+/* The span of constant offset around an instant: the table before rule_from, the footer rule
+ * from there on, joined where the two agree so spans stay maximal. */
 void
 tz_span(const struct tz_zone *z, int64_t utc_sec, struct tz_span *out)
 {
-    size_t n = z->ntrans;
-    if (n > 0 && utc_sec < z->trans[0]) {
-        *out = (struct tz_span){ TZ_TIME_MIN, z->trans[0], z->first_offset, z->first_offset };
-        return;
-    }
-    if (n == 0 || utc_sec >= z->trans[n - 1]) {
-        int32_t before_last = n >= 2 ? z->trans_offset[n - 2] : z->first_offset;
-        if (z->has_rule) {
-            /* The footer governs from the last transition on. */
-            tz_rule_span(&z->rule, utc_sec, out);
-            if (n > 0 && out->start < z->trans[n - 1]) {
-                out->start = z->trans[n - 1];
-                out->prev_offset = before_last;
+    struct tz_span other;
+    if (z->has_rule && utc_sec >= z->rule_from) {
+        tz_rule_span(&z->rule, utc_sec, out);
+        if (out->start < z->rule_from) {
+            tz_table_span(z, z->rule_from - 1, &other);
+            out->start = z->rule_from;
+            out->prev_offset = other.offset;
+            if (other.offset == out->offset) {
+                out->start = other.start;
+                out->prev_offset = other.prev_offset;
             }
-        } else if (n == 0) {
-            *out = (struct tz_span){ TZ_TIME_MIN, TZ_TIME_MAX, z->first_offset, z->first_offset };
-        } else {
-            *out = (struct tz_span){ z->trans[n - 1], TZ_TIME_MAX, z->trans_offset[n - 1],
-                                     before_last };
         }
         return;
     }
-    size_t i = tz_find(z, utc_sec);
-    *out = (struct tz_span){ z->trans[i], z->trans[i + 1], z->trans_offset[i],
-                             i > 0 ? z->trans_offset[i - 1] : z->first_offset };
+    tz_table_span(z, utc_sec, out);
+    if (z->has_rule && out->end >= z->rule_from) {
+        tz_rule_span(&z->rule, z->rule_from, &other);
+        out->end = other.offset == out->offset ? other.end : z->rule_from;
+    }
 }
 
 static int

@@ -27,6 +27,7 @@
 
 #define RPC_MAX_LINE        (64u * 1024 * 1024) /* the daemon's own per-connection bound */
 #define RPC_INIT_TIMEOUT_MS 30000
+#define DAEMON_RESPAWN_MS   1000 /* start again when the socket still refuses after this */
 
 extern char **environ;
 
@@ -184,9 +185,19 @@ daemon_connect(const char *home, bool autostart, int *fd_out, struct err *e)
     if (daemon_spawn(home, e) != 0) {
         goto out;
     }
-    int64_t deadline = clock_mono_ms() + DAEMON_START_TIMEOUT_MS;
+    int64_t now = clock_mono_ms(), deadline = now + DAEMON_START_TIMEOUT_MS;
+    int64_t respawn = now + DAEMON_RESPAWN_MS;
     int wait_ms = 2;
     for (;;) {
+        /* A daemon that is still shutting down (`beat daemon restart`) holds the lock, so the
+         * one we started may have given up. Starting another is harmless: the lock lets only
+         * one run. */
+        if (clock_mono_ms() >= respawn) {
+            respawn = clock_mono_ms() + DAEMON_RESPAWN_MS;
+            if (daemon_spawn(home, e) != 0) {
+                goto out;
+            }
+        }
         fd = sock_connect(path);
         if (fd >= 0) {
             goto done;
@@ -218,14 +229,27 @@ json_t *
 rpc_client_meta(void)
 {
     json_t *env = json_object();
+    size_t bytes = 0;
     for (char **p = environ; *p; p++) {
         const char *eq = strchr(*p, '=');
         if (eq == NULL || eq == *p) {
             continue;
         }
+        /* The daemon refuses more than its bounds; leaving a variable out keeps beat usable in
+         * an oversized environment. Names only in the warning: values may be secrets. */
         char *key = xstrndup(*p, (size_t)(eq - *p));
         json_t *k = json_string_bytes(key, strlen(key));
-        json_object_set_new(env, json_string_value(k), json_string_bytes(eq + 1, strlen(eq + 1)));
+        json_t *v = json_string_bytes(eq + 1, strlen(eq + 1));
+        size_t n = json_string_length(k) + json_string_length(v);
+        if (json_object_size(env) >= MCP_CLIENT_ENV_MAX || bytes + n > MCP_CLIENT_ENV_BYTES) {
+            log_warn("beat: environment variable %s not passed to the daemon: the environment "
+                     "is over %d variables or %d bytes",
+                     json_string_value(k), MCP_CLIENT_ENV_MAX, MCP_CLIENT_ENV_BYTES);
+            json_decref(v);
+        } else {
+            bytes += n;
+            json_object_set_new(env, json_string_value(k), v);
+        }
         json_decref(k);
         free(key);
     }
@@ -440,7 +464,7 @@ client_roundtrip(struct rpc_client *c, const char *method, const json_t *params,
         }
         if (m.error != NULL) {
             const char *msg = json_get_str(m.error, "message");
-            err_set(e, rpc_error_code(json_get_int(m.error, "code", 0)), "%s: %s", method,
+            err_set(e, rpc_error_code(json_get_int(m.error, "code", 0)), "%s",
                     msg ? msg : "error without a message");
         } else {
             result = json_incref(m.result);

@@ -209,6 +209,10 @@ daemon_main(const char *home, bool log_to_stderr)
 out_loop:
     if (!d.stopping && d.server != NULL) {
         mcp_server_stop(d.server, daemon_server_stopped_cb, &d);
+        /* Sessions are freed in close callbacks and release engine watchers: run them while
+         * the engine still exists. */
+        uv_run(&d.loop, UV_RUN_NOWAIT);
+        uv_run(&d.loop, UV_RUN_NOWAIT);
     }
     engine_free(d.engine);
     rt_free(d.rt);

@@ -405,14 +405,13 @@ emit_line(struct jsonrpc_framer *f, const char *line, size_t len, jsonrpc_line_f
     if (len > 0 && line[len - 1] == '\r') {
         len--;
     }
-    if (is_blank(line, len)) {
-        return;
-    }
     if (len > f->max) {
         fn(arg, NULL, len, true);
         return;
     }
-    fn(arg, line, len, false);
+    if (!is_blank(line, len)) {
+        fn(arg, line, len, false);
+    }
 }
 
 /* Feeds bytes and emits the lines they complete. */

@@ -44,6 +44,7 @@ struct relay {
     struct jsonrpc_framer from_client, from_daemon;
     struct relay_out to_daemon, to_client;
     json_t *init_params; /* the client's initialize params with our _meta, for replays */
+    char *init_id;       /* the id of the client's initialize */
     bool client_initialized;
     char **inflight; /* ids (JSON text) of requests forwarded and not yet answered */
     size_t ninflight;
@@ -221,6 +222,12 @@ relay_drop(struct relay *r)
     free(r->reinit_id);
     r->reinit_id = NULL;
     for (size_t i = 0; i < r->ninflight; i++) {
+        if (r->init_id != NULL && strcmp(r->inflight[i], r->init_id) == 0) {
+            /* The handshake itself failed: the client redoes it, so no replay. */
+            json_decref(r->init_params);
+            r->init_params = NULL;
+            r->client_initialized = false;
+        }
         client_error(r, r->inflight[i], JSONRPC_INTERNAL_ERROR,
                      "backbeat daemon restarted; please retry");
         free(r->inflight[i]);
@@ -271,6 +278,8 @@ relay_client_line(void *arg, const char *line, size_t len, bool too_long)
     if (init != NULL) {
         json_decref(r->init_params);
         r->init_params = json_incref(init);
+        free(r->init_id);
+        r->init_id = xstrdup(m.id);
     }
     if (kind == JSONRPC_NOTIFICATION && strcmp(m.method, "notifications/initialized") == 0) {
         r->client_initialized = true;
@@ -428,6 +437,7 @@ mcp_relay_main(const char *home)
     }
     free(r.inflight);
     free(r.reinit_id);
+    free(r.init_id);
     json_decref(r.init_params);
     jsonrpc_framer_fini(&r.from_client);
     jsonrpc_framer_fini(&r.from_daemon);

@@ -19,8 +19,9 @@ struct mcp_server;
  * tools/call then fails. */
 struct mcp_server *mcp_server_start(uv_loop_t *loop, const char *sock_path, struct engine *engine,
                                     struct err *e);
-/* Closes the listener and every connection (pending calls are cancelled); done(arg) runs once
- * every handle is closed, after which srv is freed. NULL srv is a no-op (done is not called). */
+/* Closes the listener and every connection (pending calls are cancelled). When every handle
+ * is closed, srv is freed and then done(arg) runs (from a loop callback, never from inside this
+ * call). NULL srv is a no-op and done is not called. */
 void mcp_server_stop(struct mcp_server *srv, void (*done)(void *), void *arg);
 /* Sends notifications/message to every connection whose log level admits level. data is
  * borrowed. */

@@ -21,7 +21,7 @@ static const char *const mcp_versions[] = { "2025-11-25", "2025-06-18", "2025-03
 /* RFC 5424 severities in the order MCP uses, lowest first. */
 static const char *const mcp_levels[] = { "debug",    "info",  "notice",    "warning", "error",
                                           "critical", "alert", "emergency", NULL };
-#define MCP_LEVEL_DEFAULT 3 /* warning */
+#define MCP_LEVEL_DEFAULT 1 /* info: task lifecycle events reach clients that never set a level */
 
 static const char mcp_instructions[] =
     "Backbeat runs coding agents (claude, codex, gemini) as background tasks that keep running "

@@ -1,17 +1,21 @@
 /* The runtime over libuv: handle lifetimes (free only after close callbacks), pidfd-based
  * watching of processes that are not our children, and coalesced deferred calls. */
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
 
 #include "runtime/rt.h"
 #include "runtime/supervise.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
@@ -325,4 +329,305 @@ rt_watch_free(struct rt_watch *w)
     uv_fs_event_stop(&w->handle);
     w->handle.data = w;
     uv_close((uv_handle_t *)&w->handle, rt_free_close_cb);
+}
+
+/* ---- running a short command and capturing its output ---- */
+
+#define RT_CAPTURE_CHUNK 16384
+
+struct rt_capture {
+    uv_process_t process;
+    uv_pipe_t pipes[2]; /* stdout, stderr */
+    uv_timer_t timer;
+    int open_handles; /* freed when the last close callback has run */
+    bool pipe_open[2];
+    bool spawned, exited, done, cancelled;
+    bool timed_out, truncated;
+    int exit_status, term_signal;
+    size_t max_bytes;
+    struct buf text[2];
+    char chunk[RT_CAPTURE_CHUNK]; /* libuv reads one pipe at a time into it */
+    rt_capture_cb cb;
+    void *arg;
+};
+
+static void
+rt_capture_close_cb(uv_handle_t *h)
+{
+    struct rt_capture *c = h->data;
+    if (--c->open_handles > 0) {
+        return;
+    }
+    buf_fini(&c->text[0]);
+    buf_fini(&c->text[1]);
+    free(c);
+}
+
+/* Closes a handle of c once. */
+static void
+rt_capture_close(struct rt_capture *c, uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) {
+        h->data = c;
+        uv_close(h, rt_capture_close_cb);
+    }
+}
+
+/* Stops reading pipe i: its end of the output. */
+static void
+rt_capture_close_pipe(struct rt_capture *c, int i)
+{
+    if (c->pipe_open[i]) {
+        c->pipe_open[i] = false;
+        uv_read_stop((uv_stream_t *)&c->pipes[i]);
+        rt_capture_close(c, (uv_handle_t *)&c->pipes[i]);
+    }
+}
+
+/* Reports once the process has ended and both pipes are done, then releases the handles. */
+static void
+rt_capture_maybe_done(struct rt_capture *c)
+{
+    if (c->done || !c->exited || c->pipe_open[0] || c->pipe_open[1]) {
+        return;
+    }
+    c->done = true;
+    uv_timer_stop(&c->timer);
+    if (!c->cancelled) {
+        struct rt_capture_result res = {
+            .exit_status = c->exit_status,
+            .term_signal = c->term_signal,
+            .timed_out = c->timed_out,
+            .truncated = c->truncated,
+            .out = c->text[0].data ? c->text[0].data : "",
+            .out_len = c->text[0].len,
+            .err = c->text[1].data ? c->text[1].data : "",
+            .err_len = c->text[1].len,
+        };
+        c->cb(c->arg, &res);
+    }
+    rt_capture_close(c, (uv_handle_t *)&c->process);
+    rt_capture_close(c, (uv_handle_t *)&c->timer);
+}
+
+static void
+rt_capture_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct rt_capture *c = h->data;
+    (void)suggested;
+    b->base = c->chunk;
+    b->len = sizeof c->chunk;
+}
+
+static void
+rt_capture_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct rt_capture *c = s->data;
+    int i = s == (uv_stream_t *)&c->pipes[0] ? 0 : 1;
+    if (nread < 0) {
+        rt_capture_close_pipe(c, i); /* EOF or a read error: either way, the end */
+        rt_capture_maybe_done(c);
+        return;
+    }
+    size_t n = (size_t)nread;
+    size_t room = c->max_bytes - c->text[i].len;
+    if (n > room) {
+        c->truncated = true;
+        n = room; /* keep reading and dropping, so the child never blocks on a full pipe */
+    }
+    if (n > 0) {
+        buf_add(&c->text[i], b->base, n);
+    }
+}
+
+static void
+rt_capture_exit_cb(uv_process_t *p, int64_t status, int sig)
+{
+    struct rt_capture *c = p->data;
+    c->exited = true;
+    c->exit_status = sig ? -1 : (int)status;
+    c->term_signal = sig;
+    rt_capture_maybe_done(c);
+}
+
+static void
+rt_capture_timer_cb(uv_timer_t *t)
+{
+    struct rt_capture *c = t->data;
+    c->timed_out = !c->exited;
+    /* Also after a normal exit: whatever it left running in its group is killed. The group id
+     * cannot have been reused while a member is alive, and kill fails harmlessly otherwise. */
+    kill(-c->process.pid, SIGKILL);
+    /* Something outside the group may still hold the pipes: stop waiting for them. */
+    rt_capture_close_pipe(c, 0);
+    rt_capture_close_pipe(c, 1);
+    rt_capture_maybe_done(c);
+}
+
+/* Starts argv and collects its output. */
+struct rt_capture *
+rt_run_capture(struct rt *rt, char *const *argv, char *const *envp, uint64_t timeout_ms,
+               size_t max_bytes, rt_capture_cb cb, void *arg, struct err *e)
+{
+    static char *const empty_env[] = { NULL };
+    struct rt_capture *c = xcalloc(1, sizeof *c);
+    c->cb = cb;
+    c->arg = arg;
+    c->max_bytes = max_bytes;
+    buf_init(&c->text[0]);
+    buf_init(&c->text[1]);
+    for (int i = 0; i < 2; i++) {
+        uv_pipe_init(rt->loop, &c->pipes[i], 0);
+        c->pipes[i].data = c;
+        c->pipe_open[i] = true;
+    }
+    uv_timer_init(rt->loop, &c->timer);
+    c->timer.data = c;
+    c->process.data = c;
+    c->open_handles = 4;
+
+    uv_stdio_container_t stdio[3] = {
+        { .flags = UV_IGNORE },
+        { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->pipes[0] },
+        { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->pipes[1] },
+    };
+    uv_process_options_t opts = {
+        .exit_cb = rt_capture_exit_cb,
+        .file = argv[0],
+        .args = (char **)argv,
+        .env = (char **)(envp ? envp : empty_env),
+        .flags = UV_PROCESS_DETACHED, /* its own group: a timeout kills everything it started */
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    int rc = uv_spawn(rt->loop, &c->process, &opts);
+    if (rc != 0) {
+        err_set(e, rc == UV_ENOENT ? ERR_NOTFOUND : ERR_IO, "start %s: %s", argv[0],
+                uv_strerror(rc));
+        /* libuv keeps even a failed process handle on the loop: close everything. */
+        c->cancelled = true;
+        c->done = true;
+        rt_capture_close_pipe(c, 0);
+        rt_capture_close_pipe(c, 1);
+        rt_capture_close(c, (uv_handle_t *)&c->process);
+        rt_capture_close(c, (uv_handle_t *)&c->timer);
+        return NULL;
+    }
+    c->spawned = true;
+    for (int i = 0; i < 2; i++) {
+        rc = uv_read_start((uv_stream_t *)&c->pipes[i], rt_capture_alloc_cb, rt_capture_read_cb);
+        if (rc != 0) {
+            rt_capture_close_pipe(c, i);
+        }
+    }
+    uv_timer_start(&c->timer, rt_capture_timer_cb, timeout_ms, 0);
+    return c;
+}
+
+/* Cancels a capture: kills its process group; the callback never runs. */
+void
+rt_capture_cancel(struct rt_capture *c)
+{
+    if (c == NULL || c->done) {
+        return;
+    }
+    c->cancelled = true;
+    if (!c->exited) {
+        kill(-c->process.pid, SIGKILL);
+    }
+    rt_capture_close_pipe(c, 0);
+    rt_capture_close_pipe(c, 1);
+    /* The process handle stays open until its exit is seen, so the child is reaped. */
+    rt_capture_maybe_done(c);
+}
+
+/* ---- wall-clock changes ---- */
+
+struct rt_clock_watch {
+    uv_poll_t poll;
+    int fd;
+    rt_fn fn;
+    void *arg;
+};
+
+/* Arms the timerfd for an instant far away: only a clock change (ECANCELED) wakes it. */
+static int
+rt_clock_watch_arm(int fd)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct itimerspec its = { .it_value = { .tv_sec = now.tv_sec + 10 * 365 * 86400L } };
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
+}
+
+static void
+rt_clock_watch_cb(uv_poll_t *h, int status, int events)
+{
+    struct rt_clock_watch *w = h->data;
+    uint64_t expirations;
+    (void)status, (void)events;
+    ssize_t n = read(w->fd, &expirations, sizeof expirations);
+    if (n < 0 && errno == EAGAIN) {
+        return;
+    }
+    /* ECANCELED: the clock was set; a read of 8 bytes: ten years passed. Either way re-arm,
+     * which also clears the cancelled state. */
+    if (rt_clock_watch_arm(w->fd) != 0) {
+        log_warn("rt: re-arm the clock watch: %s", strerror(errno));
+    }
+    if (n < 0 && errno != ECANCELED) {
+        return;
+    }
+    w->fn(w->arg);
+}
+
+static void
+rt_clock_watch_close_cb(uv_handle_t *h)
+{
+    struct rt_clock_watch *w = h->data;
+    close(w->fd);
+    free(w);
+}
+
+/* Watches for wall-clock changes. */
+struct rt_clock_watch *
+rt_clock_watch(struct rt *rt, rt_fn fn, void *arg, struct err *e)
+{
+    int fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0) {
+        err_sys(e, ERR_IO, "watch the wall clock: timerfd_create");
+        return NULL;
+    }
+    if (rt_clock_watch_arm(fd) != 0) {
+        err_sys(e, ERR_IO, "watch the wall clock: timerfd_settime");
+        close(fd);
+        return NULL;
+    }
+    struct rt_clock_watch *w = xcalloc(1, sizeof *w);
+    w->fd = fd;
+    w->fn = fn;
+    w->arg = arg;
+    int rc = uv_poll_init(rt->loop, &w->poll, fd);
+    if (rc != 0) {
+        err_set(e, ERR_IO, "watch the wall clock: %s", uv_strerror(rc));
+        close(fd);
+        free(w);
+        return NULL;
+    }
+    w->poll.data = w;
+    uv_poll_start(&w->poll, UV_READABLE, rt_clock_watch_cb);
+    /* It must not keep the loop alive on its own. */
+    uv_unref((uv_handle_t *)&w->poll);
+    return w;
+}
+
+/* Stops watching the wall clock. */
+void
+rt_clock_watch_free(struct rt_clock_watch *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    uv_poll_stop(&w->poll);
+    uv_close((uv_handle_t *)&w->poll, rt_clock_watch_close_cb);
 }

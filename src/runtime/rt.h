@@ -5,6 +5,7 @@
 #define RUNTIME_RT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/err.h"
@@ -46,5 +47,44 @@ void rt_proc_free(struct rt_proc *p);
 struct rt_watch *rt_watch_dir(struct rt *rt, const char *dir, rt_fn fn, void *arg,
                               struct err *e);
 void rt_watch_free(struct rt_watch *w);
+
+/* ---- running a short command and capturing its output ---- */
+
+struct rt_capture;
+
+/* What a finished capture saw. The buffers are borrowed for the callback only. */
+struct rt_capture_result {
+    int exit_status; /* the exit code, or -1 when a signal ended the process */
+    int term_signal; /* the signal that ended it, 0 when it exited */
+    bool timed_out;  /* killed (SIGKILL to its process group) because timeout_ms passed */
+    bool truncated;  /* output beyond max_bytes was read and dropped */
+    const char *out; /* stdout, NUL-terminated, at most max_bytes */
+    size_t out_len;
+    const char *err; /* stderr, likewise */
+    size_t err_len;
+};
+
+typedef void (*rt_capture_cb)(void *arg, const struct rt_capture_result *res);
+
+/* Runs argv (argv[0] a path; no shell, no PATH search) with environment envp (NULL-terminated
+ * "K=V"; NULL = an empty environment) in its own process group, stdin from /dev/null, and
+ * collects up to max_bytes of stdout and of stderr without blocking the loop. cb runs once, on
+ * the loop, after the process has ended and both pipes are drained, or after timeout_ms when
+ * the group is killed then. On failure to start (ERR_NOTFOUND when argv[0] does not exist,
+ * ERR_IO otherwise) returns NULL with e set and cb is never called. */
+struct rt_capture *rt_run_capture(struct rt *rt, char *const *argv, char *const *envp,
+                                  uint64_t timeout_ms, size_t max_bytes, rt_capture_cb cb,
+                                  void *arg, struct err *e);
+/* Gives up on a capture whose callback has not run: its process group is killed, the callback
+ * never runs, memory is released once libuv has closed the handles. Must not be called from
+ * or after the callback. */
+void rt_capture_cancel(struct rt_capture *c);
+
+/* Calls fn(arg) whenever the wall clock (CLOCK_REALTIME) is set, and when the machine resumes
+ * from suspend (the kernel reports both to a timerfd armed with TFD_TIMER_CANCEL_ON_SET).
+ * Monotonic timers cannot see either. */
+struct rt_clock_watch;
+struct rt_clock_watch *rt_clock_watch(struct rt *rt, rt_fn fn, void *arg, struct err *e);
+void rt_clock_watch_free(struct rt_clock_watch *w);
 
 #endif

@@ -241,15 +241,24 @@ static int
 supervise_spec_load(const char *dir, struct supervise_spec *s, struct err *e)
 {
     char *path = xasprintf("%s/%s", dir, SUPERVISE_SPEC);
+    char *claimed = xasprintf("%s/%s.%ld", dir, SUPERVISE_SPEC, (long)getpid());
     size_t len = 0;
     int rc = -1;
-    char *text = fs_read_file(path, SUPERVISE_SPEC_MAX, &len, e);
-    if (text == NULL && e->code == ERR_NOTFOUND) {
-        rc = 1;
+    char *text = NULL;
+    /* Claim the spec by renaming it: of two supervisors started on one directory, exactly
+     * one gets it, and the other finds nothing to do. */
+    if (rename(path, claimed) != 0) {
+        if (errno == ENOENT) {
+            err_set(e, ERR_NOTFOUND, "no %s in %s", SUPERVISE_SPEC, dir);
+            rc = 1;
+        } else {
+            err_sys(e, ERR_IO, "claim %s", path);
+        }
         goto out;
     }
-    if (unlink(path) != 0 && errno != ENOENT) {
-        log_warn("supervise: unlink %s: %s", path, strerror(errno));
+    text = fs_read_file(claimed, SUPERVISE_SPEC_MAX, &len, e);
+    if (unlink(claimed) != 0 && errno != ENOENT) {
+        log_warn("supervise: unlink %s: %s", claimed, strerror(errno));
     }
     if (text == NULL) {
         goto out;
@@ -261,6 +270,7 @@ out:
         err_wrap(e, "%s", SUPERVISE_SPEC);
     }
     free(text);
+    free(claimed);
     free(path);
     return rc;
 }

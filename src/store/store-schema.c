@@ -118,8 +118,79 @@ static const char store_schema_v1[] =
     ") STRICT;"
     "CREATE INDEX task_checkpoints_task ON task_checkpoints (task_id);";
 
+/* Version 2: schedules. A schedule's template and pipeline steps are JSON (the task settings
+ * frozen at creation); env is the creating client's environment (secret, like tasks.env).
+ * schedule_executions has one row per fire time, whatever became of it (a run, a missed or a
+ * skipped fire); UNIQUE (schedule_id, fire_time) is the claim that makes a fire run once.
+ * task_ids is the run's tasks as a JSON array, and schedule_run_tasks maps each task back to
+ * its run so a task's end settles the run with one index lookup. Indexes: the due scan and
+ * the earliest wake (status, next_run_at); the start-up check for a clock that went back
+ * (status, updated_at); listing newest first; the open runs of a schedule and the delayed
+ * pipeline steps (partial indexes: both sets stay small). The large JSON columns come last, so
+ * reading the others never walks their overflow pages. No foreign key to tasks: pruning old
+ * tasks must not touch schedule history. */
+static const char store_schema_v2[] =
+    "CREATE TABLE schedules ("
+    "  id TEXT PRIMARY KEY,"
+    "  status TEXT NOT NULL CHECK (status IN"
+    "    ('active','paused','completed','cancelled','expired')),"
+    "  schedule_type TEXT NOT NULL CHECK (schedule_type IN ('cron','one_time')),"
+    "  cron_expression TEXT,"
+    "  timezone TEXT NOT NULL,"
+    "  scheduled_at INTEGER,"
+    "  missed_run_policy TEXT NOT NULL CHECK (missed_run_policy IN ('skip','catchup','fail')),"
+    "  max_runs INTEGER CHECK (max_runs IS NULL OR max_runs >= 1),"
+    "  run_count INTEGER NOT NULL DEFAULT 0,"
+    "  last_run_at INTEGER,"
+    "  next_run_at INTEGER,"
+    "  expires_at INTEGER,"
+    "  after_schedule_id TEXT,"
+    "  client_cwd TEXT,"
+    "  reason TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  template TEXT NOT NULL,"
+    "  steps TEXT,"
+    "  env TEXT,"
+    "  CHECK ((schedule_type = 'cron') = (cron_expression IS NOT NULL)),"
+    "  CHECK (schedule_type = 'cron' OR scheduled_at IS NOT NULL)"
+    ") STRICT;"
+    "CREATE INDEX schedules_due ON schedules (status, next_run_at);"
+    "CREATE INDEX schedules_updated ON schedules (status, updated_at);"
+    "CREATE INDEX schedules_created ON schedules (created_at DESC, id DESC);"
+    "CREATE INDEX schedules_status_created ON schedules (status, created_at DESC, id DESC);"
+    ""
+    "CREATE TABLE schedule_executions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  schedule_id TEXT NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,"
+    "  fire_time INTEGER NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN"
+    "    ('triggered','completed','failed','cancelled','missed','skipped')),"
+    "  executed_at INTEGER,"
+    "  task_ids TEXT,"
+    "  covers TEXT,"
+    "  error TEXT,"
+    "  next_step INTEGER NOT NULL DEFAULT 0 CHECK (next_step >= 0),"
+    "  wait_task TEXT,"
+    "  resume_at INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  UNIQUE (schedule_id, fire_time)"
+    ") STRICT;"
+    "CREATE INDEX schedule_executions_open ON schedule_executions (schedule_id)"
+    "  WHERE status = 'triggered';"
+    "CREATE INDEX schedule_executions_resume ON schedule_executions (resume_at)"
+    "  WHERE resume_at IS NOT NULL;"
+    ""
+    "CREATE TABLE schedule_run_tasks ("
+    "  task_id TEXT PRIMARY KEY,"
+    "  execution_id INTEGER NOT NULL REFERENCES schedule_executions (id) ON DELETE CASCADE"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE INDEX schedule_run_tasks_execution ON schedule_run_tasks (execution_id);";
+
 static const struct store_migration store_migrations[] = {
     { 1, "tasks, task_dependencies, task_checkpoints", store_schema_v1 },
+    { 2, "schedules, schedule_executions, schedule_run_tasks", store_schema_v2 },
 };
 #define STORE_SCHEMA_LATEST \
     (store_migrations[sizeof store_migrations / sizeof store_migrations[0] - 1].version)

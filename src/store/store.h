@@ -118,4 +118,113 @@ struct checkpoint *store_checkpoint_load(struct store *st, const char *task_id, 
  * into *removed (NULL-terminated, strv_free) so their files can go too. One statement. */
 int store_task_prune(struct store *st, int64_t cutoff, char ***removed, struct err *e);
 
+/* ---- schedules ----
+ * Schedules and their executions (one row per fire time: run, missed or skipped). Status,
+ * type and policy are stored by name; the CHECK constraints refuse anything else. The
+ * execution row's UNIQUE (schedule_id, fire_time) is what claims a fire exactly once. */
+
+#define SCHEDULE_ID_PREFIX "schedule-"
+#define SCHEDULE_ID_LEN    45 /* "schedule-" + 36 */
+#define SCHEDULE_WORD_MAX  16 /* status, type, policy names */
+
+struct schedule {
+    char id[SCHEDULE_ID_LEN + 1];
+    char status[SCHEDULE_WORD_MAX]; /* active | paused | completed | cancelled | expired */
+    char type[SCHEDULE_WORD_MAX];   /* cron | one_time */
+    char policy[SCHEDULE_WORD_MAX]; /* skip | catchup | fail */
+    char *cron_expression;          /* cron only */
+    char *timezone;                 /* IANA name */
+    int64_t scheduled_at;           /* one_time: the fire; cron: optional start; 0 = unset */
+    int64_t max_runs;               /* 0 = unlimited */
+    int64_t run_count;
+    int64_t last_run_at; /* times: UTC epoch ms, 0 = unset */
+    int64_t next_run_at;
+    int64_t expires_at;
+    char *after_schedule_id;
+    json_t *template; /* the task settings as JSON {prompt, priority, agent, ...}; required */
+    json_t *steps;    /* pipelines: array of resolved step objects; NULL otherwise */
+    json_t *env;      /* the creating client's environment: secret, never shown */
+    char *client_cwd;
+    char *reason; /* why it was cancelled, expired or completed early */
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+struct schedule_execution {
+    int64_t id;
+    char schedule_id[SCHEDULE_ID_LEN + 1];
+    int64_t fire_time;
+    /* triggered (its run goes on) | completed | failed | cancelled | missed | skipped */
+    char status[SCHEDULE_WORD_MAX];
+    int64_t executed_at; /* 0 = unset */
+    json_t *task_ids;    /* array of task id strings, or NULL */
+    json_t *covers;      /* catch-up: array of the fire times (ms) it covers, or NULL */
+    char *error;
+    int next_step;     /* pipelines: 1-based number of the first step not created yet,
+                        * 0 = none pending */
+    char *wait_task;   /* the task whose completion starts next_step, or NULL */
+    int64_t resume_at; /* when next_step is due, 0 = not yet known */
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+void schedule_free(struct schedule *s);
+void schedule_execution_free(struct schedule_execution *x);
+
+/* Inserts a schedule (every field). ERR_INVALID when template is not an object or steps/env
+ * have the wrong type; ERR_STORE for a duplicate id or a value the schema refuses. */
+int store_schedule_insert(struct store *st, const struct schedule *s, struct err *e);
+/* Writes the mutable fields: status, run_count, last_run_at, next_run_at, reason, env,
+ * updated_at. ERR_NOTFOUND when there is no such row. */
+int store_schedule_update(struct store *st, const struct schedule *s, struct err *e);
+/* Loads one schedule; ERR_NOTFOUND when absent. Free with schedule_free. */
+struct schedule *store_schedule_load(struct store *st, const char *id, struct err *e);
+/* Loads schedules newest first, all or one status (NULL = any); limit 1..1000, offset >= 0.
+ * *out is NULL-terminated (free each with schedule_free, then the array); *total (may be NULL)
+ * counts the matches without limit/offset. */
+int store_schedule_list(struct store *st, const char *status, int limit, int offset,
+                        struct schedule ***out, int64_t *total, struct err *e);
+/* Ids of active schedules with next_run_at <= now, earliest first, at most limit (1..1000). */
+int store_schedule_due(struct store *st, int64_t now, int limit, char ***out, struct err *e);
+/* Ids of schedules in status (all of them; for start-up and clock-jump passes). */
+int store_schedule_ids_by_status(struct store *st, const char *status, char ***out, struct err *e);
+/* The earliest instant the scheduler must wake for: the smallest next_run_at of an active
+ * schedule or resume_at of an execution still running; 0 when there is none. */
+int store_schedule_next_wake(struct store *st, int64_t *when, struct err *e);
+/* True when some active schedule was last written after now (the wall clock went back while
+ * no daemon watched). */
+bool store_schedule_written_after(struct store *st, int64_t now);
+
+/* Every active cron schedule with only its timing fields filled (id, status, type,
+ * cron_expression, timezone, scheduled_at, next_run_at, expires_at), so a clock-jump pass
+ * parses no templates or environments. NULL-terminated; free each with schedule_free. */
+int store_schedule_active_cron(struct store *st, struct schedule ***out, struct err *e);
+/* Sets next_run_at (0 = none) and updated_at of an active schedule; no-op for other states. */
+int store_schedule_set_next(struct store *st, const char *id, int64_t next, int64_t now,
+                            struct err *e);
+
+/* Claims a fire: inserts x (x->id is filled in) unless (schedule_id, fire_time) is already
+ * there, which sets *claimed false and is not an error. Maps x->task_ids to x. */
+int store_schedule_exec_insert(struct store *st, struct schedule_execution *x, bool *claimed,
+                               struct err *e);
+/* Writes status, executed_at, task_ids (mapping new ones), covers, error, next_step,
+ * wait_task, resume_at and updated_at of x. ERR_NOTFOUND when absent. */
+int store_schedule_exec_update(struct store *st, const struct schedule_execution *x, struct err *e);
+/* Loads one execution; ERR_NOTFOUND when absent. */
+struct schedule_execution *store_schedule_exec_load(struct store *st, int64_t id, struct err *e);
+/* The execution a task was created by; *id = 0 when none. */
+int store_schedule_exec_by_task(struct store *st, const char *task_id, int64_t *id, struct err *e);
+/* Ids of executions still running (status triggered), of one schedule or of all (NULL). */
+int store_schedule_exec_open(struct store *st, const char *schedule_id, int64_t **ids, size_t *n,
+                             struct err *e);
+/* Ids of running executions whose delayed pipeline steps are due (resume_at <= now). */
+int store_schedule_exec_resume_due(struct store *st, int64_t now, int64_t **ids, size_t *n,
+                                   struct err *e);
+/* The executions of a schedule, newest fire first, at most limit (1..1000). NULL-terminated;
+ * free each with schedule_execution_free, then the array. */
+int store_schedule_exec_list(struct store *st, const char *schedule_id, int limit,
+                             struct schedule_execution ***out, struct err *e);
+/* Keeps the newest keep ended executions of a schedule, deleting older ones. */
+int store_schedule_exec_prune(struct store *st, const char *schedule_id, int keep, struct err *e);
+
 #endif

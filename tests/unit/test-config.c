@@ -163,7 +163,7 @@ test_defaults(void **state)
     assert_string_equal(config_str(c, "logLevel"), "info");
     assert_null(config_str(c, "defaultAgent"));
     assert_int_equal(config_int(c, "taskRetentionDays"), 30);
-    assert_int_equal(config_int(c, "maxWorkers"), 4);
+    assert_int_equal(config_int(c, "maxWorkers"), 16);
     assert_int_equal(config_int(c, "cpuThreshold"), 90);
     assert_int_equal(config_int(c, "memoryReserve"), 1073741824);
     assert_int_equal(config_int(c, "cpuCoresReserved"), 0);
@@ -191,7 +191,7 @@ test_defaults(void **state)
 
     /* No home: defaults and environment only. */
     c = config_load(NULL, NULL);
-    assert_int_equal(config_int(c, "maxWorkers"), 4);
+    assert_int_equal(config_int(c, "maxWorkers"), 16);
     config_free(c);
     config_free(NULL);
 }
@@ -278,7 +278,7 @@ test_env_integer_parsing(void **state)
     struct fixture *f = *state;
     static const struct {
         const char *raw;
-        int64_t want; /* -1: rejected, the default 4 is used */
+        int64_t want; /* -1: rejected, the default 16 is used */
     } cases[] = {
         { "42", 42 },   { " 42 ", 42 },  { "\t7\n", 7 }, { "+9", 9 },
         { "0008", 8 },  { "42abc", -1 }, { "1.5", -1 },  { "1e3", -1 },
@@ -290,7 +290,7 @@ test_env_integer_parsing(void **state)
         json_t *env = json_pack("{s:s}", "MAX_WORKERS", cases[i].raw);
         struct config *c = config_load(f->home, env);
         if (cases[i].want < 0) {
-            if (config_int(c, "maxWorkers") != 4 || nproblems(c) != 1) {
+            if (config_int(c, "maxWorkers") != 16 || nproblems(c) != 1) {
                 fail_msg("'%s' should be rejected", cases[i].raw);
             }
             assert_non_null(strstr(config_problems(c)[0], "must be an integer 1..1024"));
@@ -304,7 +304,7 @@ test_env_integer_parsing(void **state)
     /* A variable that is not a string (the env object comes from clients) is a problem too. */
     json_t *env = json_pack("{s:i}", "MAX_WORKERS", 5);
     struct config *c = config_load(f->home, env);
-    assert_int_equal(config_int(c, "maxWorkers"), 4);
+    assert_int_equal(config_int(c, "maxWorkers"), 16);
     assert_problem(c, "MAX_WORKERS=5 (environment", NULL);
     config_free(c);
     json_decref(env);
@@ -319,7 +319,7 @@ test_file_value_types(void **state)
                   "\"defaultAgent\": \"nope\", \"taskRetentionDays\": 365}");
     struct config *c = config_load(f->home, NULL);
     assert_int_equal(config_int(c, "timeout"), 1800000);
-    assert_int_equal(config_int(c, "maxWorkers"), 4);
+    assert_int_equal(config_int(c, "maxWorkers"), 16);
     assert_string_equal(config_str(c, "logLevel"), "info");
     assert_int_equal(config_int(c, "killGracePeriodMs"), 5000);
     assert_int_equal(config_int(c, "cpuThreshold"), 90);
@@ -329,7 +329,7 @@ test_file_value_types(void **state)
     assert_int_equal(config_int(c, "taskRetentionDays"), 365);
     assert_int_equal(nproblems(c), 6);
     assert_problem(c, "timeout=1.5 (config.json)", "not a real number", NULL);
-    assert_problem(c, "maxWorkers=\"8\" (config.json)", "not a string", "using the default 4",
+    assert_problem(c, "maxWorkers=\"8\" (config.json)", "not a string", "using the default 16",
                    NULL);
     assert_problem(c, "logLevel=3 (config.json): must be one of debug, info, warn, error",
                    "not an integer", NULL);
@@ -388,7 +388,7 @@ test_non_object_file(void **state)
     write_file(f, "[1, 2]");
     struct config *c = config_load(f->home, NULL);
     assert_problem(c, "must hold a JSON object, not an array", NULL);
-    assert_int_equal(config_int(c, "maxWorkers"), 4);
+    assert_int_equal(config_int(c, "maxWorkers"), 16);
     config_free(c);
 
     write_file(f, "\"timeout\"");
@@ -519,8 +519,9 @@ static void
 test_set_keeps_everything_else(void **state)
 {
     struct fixture *f = *state;
-    const char *agents = "{\"claude\": {\"apiKey\": \"sk-ant-0123456789\", \"model\": \"opus\", "
-                         "\"extraArgs\": [\"--x\"]}, \"mine\": {\"command\": [\"my-agent\"]}}";
+    const char *agents =
+        "{\"claude\": {\"apiKey\": \"sk-ant-0123456789\", \"model\": \"opus\", "
+        "\"extraArgs\": [\"--x\"]}, \"mine\": {\"command\": [\"my-agent\", \"{prompt}\"]}}";
     char *text = xasprintf("{\"maxWorkers\": 2, \"agents\": %s, \"custom\": {\"a\": [1]}}", agents);
     write_file(f, text);
     free(text);
@@ -669,36 +670,78 @@ test_masking(void **state)
         free(m);
     }
 
-    write_file(f, "{\"agents\": {"
-                  "\"claude\": {\"apiKey\": \"sk-ant-api03-abcdefghijkl\", \"model\": \"opus\"},"
-                  "\"codex\": {\"apiKey\": \"short\"},"
-                  "\"gemini\": {\"apiKey\": 1234567890123,"
-                  "  \"env\": {\"GEMINI_API_KEY\": \"AIzaSyVerySecretValue\", \"Auth_Token\": 5,"
-                  "           \"FOO\": \"plain\"}},"
-                  "\"odd\": \"not an object\"}}");
+    write_file(f,
+               "{\"agents\": {"
+               "\"claude\": {\"apiKey\": \"sk-ant-api03-abcdefghijkl\", \"model\": \"opus\","
+               "  \"baseUrl\": \"https://me:hunter2pass@proxy.example/v1\"},"
+               "\"codex\": {\"apiKey\": \"short\"},"
+               "\"gemini\": {\"apiKey\": \"AIzaSyAnotherSecret\","
+               "  \"env\": {\"GEMINI_API_KEY\": \"AIzaSyVerySecretValue\", \"Auth_Token\": \"t0k\","
+               "           \"FOO\": \"plain\"}}}}");
     struct config *c = config_load(f->home, NULL);
     assert_int_equal(nproblems(c), 0);
     json_t *show = config_show_json(c);
     char *text = json_dumps(show, 0);
     assert_null(strstr(text, "abcdefghijkl"));
     assert_null(strstr(text, "short"));
-    assert_null(strstr(text, "1234567890123"));
+    assert_null(strstr(text, "AnotherSecret"));
     assert_null(strstr(text, "VerySecret"));
+    assert_null(strstr(text, "hunter2"));
     free(text);
     const json_t *agents = json_object_get(show, "agents");
     assert_string_equal(json_get_str(json_object_get(agents, "claude"), "apiKey"), "sk-...jkl");
     assert_string_equal(json_get_str(json_object_get(agents, "claude"), "model"), "opus");
+    assert_string_equal(json_get_str(json_object_get(agents, "claude"), "baseUrl"),
+                        "https://***@proxy.example/v1");
     assert_string_equal(json_get_str(json_object_get(agents, "codex"), "apiKey"), "***");
     const json_t *gemini = json_object_get(agents, "gemini");
-    assert_string_equal(json_get_str(gemini, "apiKey"), "***");
+    assert_string_equal(json_get_str(gemini, "apiKey"), "AIz...ret");
     const json_t *genv = json_object_get(gemini, "env");
     assert_string_equal(json_get_str(genv, "GEMINI_API_KEY"), "AIz...lue");
     assert_string_equal(json_get_str(genv, "Auth_Token"), "***");
     assert_string_equal(json_get_str(genv, "FOO"), "plain");
     json_decref(show);
-    /* The engine still gets the raw object. */
+    /* The engine still gets the raw values. */
     assert_string_equal(json_get_str(config_agent(c, "claude"), "apiKey"),
                         "sk-ant-api03-abcdefghijkl");
+    config_free(c);
+
+    m = config_mask_url("http://user:pw@h:1/p?q=@x");
+    assert_string_equal(m, "http://***@h:1/p?q=@x");
+    free(m);
+    m = config_mask_url("http://h/a@b");
+    assert_string_equal(m, "http://h/a@b");
+    free(m);
+
+    /* Bad values are left out and reported, never quoting a key. */
+    write_file(f, "{\"agents\": {\"gemini\": {\"apiKey\": 1234567890123, \"model\": \"flash\","
+                  "  \"env\": {\"GEMINI_API_KEY\": \"AIzaSyVerySecretValue\", \"Auth_Token\": 5}},"
+                  "\"claude\": {\"apiKey\": \"-sk-ant-VerySecret\"},"
+                  "\"odd\": \"not an object\"}}");
+    c = config_load(f->home, NULL);
+    assert_int_equal(nproblems(c), 4);
+    assert_problem(c, "agents.gemini.apiKey: must be a string", "(got an integer)",
+                   "this field is ignored", NULL);
+    assert_problem(c, "agents.gemini.env.Auth_Token: must be a string", NULL);
+    assert_problem(c, "agents.claude.apiKey: must be a string", "not starting with -",
+                   "(got a string)", NULL);
+    assert_problem(c, "agents.odd in config.json must be an object, not a string; ignored", NULL);
+    for (const char *const *p = config_problems(c); *p; p++) {
+        assert_null(strstr(*p, "VerySecret"));
+        assert_null(strstr(*p, "1234567890123"));
+    }
+    assert_null(json_object_get(config_agent(c, "gemini"), "apiKey"));
+    assert_null(json_object_get(config_agent(c, "gemini"), "env"));
+    assert_string_equal(json_get_str(config_agent(c, "gemini"), "model"), "flash");
+    assert_null(config_agent(c, "odd"));
+    assert_false(config_agent_known(config_agents(c), "odd"));
+    config_free(c);
+
+    /* A file that does not parse: the message keeps the position, never the text near it. */
+    write_file(f, "{\"agents\": {\"claude\": {\"apiKey\": sk-ant-VerySecret}}}");
+    c = config_load(f->home, NULL);
+    assert_problem(c, "is not valid JSON", "line 1", NULL);
+    assert_null(strstr(config_problems(c)[0], "VerySecret"));
     config_free(c);
 
     write_file(f, "{\"agents\": [1]}");
@@ -716,7 +759,7 @@ test_diff(void **state)
 {
     struct fixture *f = *state;
     struct config *a = config_load(f->home, NULL);
-    write_file(f, "{\"timeout\": 60000, \"defaultAgent\": \"claude\", \"maxWorkers\": 4}");
+    write_file(f, "{\"timeout\": 60000, \"defaultAgent\": \"claude\", \"maxWorkers\": 16}");
     json_t *env = json_pack("{s:s}", "LOG_LEVEL", "debug");
     struct config *b = config_load(f->home, env);
     char **lines = config_diff(a, b);
@@ -729,6 +772,22 @@ test_diff(void **state)
     assert_non_null(lines);
     assert_null(lines[0]);
     strv_free(lines);
+
+    /* Agents: which changed, never how. */
+    write_file(f, "{\"agents\": {\"claude\": {\"apiKey\": \"sk-one-0123456789\"}, "
+                  "\"codex\": {\"model\": \"o3\"}}}");
+    struct config *c1 = config_load(f->home, NULL);
+    write_file(f, "{\"agents\": {\"claude\": {\"apiKey\": \"sk-two-0123456789\"}, "
+                  "\"mine\": {\"command\": [\"t\", \"{prompt}\"]}}}");
+    struct config *c2 = config_load(f->home, NULL);
+    lines = config_diff(c1, c2);
+    assert_int_equal(strv_len(lines), 3);
+    assert_string_equal(lines[0], "agents.claude: changed");
+    assert_string_equal(lines[1], "agents.mine: added");
+    assert_string_equal(lines[2], "agents.codex: removed");
+    strv_free(lines);
+    config_free(c1);
+    config_free(c2);
     config_free(a);
     config_free(b);
     json_decref(env);
@@ -971,7 +1030,7 @@ test_cli(void **state)
     free(err);
 
     assert_int_equal(run_cli(f->home, &out, &err, 3, "config", "reset", "maxWorkers"), 0);
-    assert_string_equal(out, "maxWorkers reset; now 4\n");
+    assert_string_equal(out, "maxWorkers reset; now 16\n");
     free(out);
     free(err);
 
@@ -991,6 +1050,350 @@ test_cli(void **state)
     write_file(f, "{oops");
     assert_int_equal(run_cli(f->home, &out, &err, 4, "config", "set", "maxWorkers", "2"), 1);
     assert_non_null(strstr(err, "is not valid JSON"));
+    free(out);
+    free(err);
+}
+
+/* ---- agents ---- */
+
+static void
+test_agents_load(void **state)
+{
+    struct fixture *f = *state;
+    write_file(f,
+               "{\"defaultAgent\": \"mine\", \"agents\": {"
+               "\"claude\": {\"model\": \"opus\", \"modle\": \"x\", \"maxConcurrent\": 0,"
+               "  \"command\": [\"c\", \"{prompt}\"], \"extraArgs\": [\"--v\"]},"
+               "\"mine\": {\"command\": [\"my-tool\", \"--\", \"{prompt}\"], \"parser\": \"json\","
+               "  \"maxConcurrent\": 2, \"description\": \"Mine\", \"model\": null},"
+               "\"nocmd\": {\"model\": \"m\"},"
+               "\"Bad Name\": {\"command\": [\"x\", \"{prompt}\"]},"
+               "\"broken\": {\"command\": [\"x\"]}}}");
+    struct config *c = config_load(f->home, NULL);
+    assert_problem(c,
+                   "unknown field 'modle' in agents.claude in config.json; did you mean "
+                   "'model'?",
+                   NULL);
+    assert_problem(c, "agents.claude.maxConcurrent: must be an integer 1..1024 (got 0)",
+                   "this field is ignored", NULL);
+    assert_problem(c,
+                   "agents.claude.command in config.json: claude is a built-in agent and only "
+                   "user-defined agents take command; ignored",
+                   NULL);
+    assert_problem(c,
+                   "agents.mine.parser: must be one of text, claude, codex, gemini (got "
+                   "\"json\")",
+                   NULL);
+    assert_problem(c, "agents.nocmd in config.json has no usable command", NULL);
+    assert_problem(c, "agents.nocmd.model is not passed to nocmd", NULL);
+    assert_problem(c, "agents['Bad Name'] in config.json: not a valid agent name", NULL);
+    assert_problem(c, "agents.broken.command: no argument holds {prompt}", NULL);
+    assert_problem(c, "agents.broken in config.json has no usable command", NULL);
+    assert_int_equal(nproblems(c), 9);
+
+    /* Each bad field alone is left out; the rest of each agent stays. */
+    const json_t *claude = config_agent(c, "claude");
+    assert_string_equal(json_get_str(claude, "model"), "opus");
+    assert_null(json_object_get(claude, "modle"));
+    assert_null(json_object_get(claude, "maxConcurrent"));
+    assert_null(json_object_get(claude, "command"));
+    assert_non_null(json_object_get(claude, "extraArgs"));
+    const json_t *mine = config_agent(c, "mine");
+    assert_null(json_object_get(mine, "parser"));
+    assert_null(json_object_get(mine, "model")); /* null is "not set" */
+    assert_int_equal(json_integer_value(json_object_get(mine, "maxConcurrent")), 2);
+
+    /* Known agents: built-ins, then user-defined ones (a broken one too: its tasks fail with
+     * the reason). defaultAgent may name a user-defined agent. */
+    assert_string_equal(config_str(c, "defaultAgent"), "mine");
+    assert_true(config_agent_known(config_agents(c), "nocmd"));
+    assert_true(config_agent_known(config_agents(c), "broken"));
+    assert_false(config_agent_known(config_agents(c), "Bad Name"));
+    assert_false(config_agent_known(config_agents(c), "aider"));
+    assert_false(config_agent_known(NULL, "aider"));
+    assert_true(config_agent_known(NULL, "gemini"));
+    char *list = config_agent_list(c);
+    assert_string_equal(list, "claude, codex, gemini, mine, nocmd, broken");
+    free(list);
+    assert_true(config_agent_is_user(c, "mine"));
+    assert_false(config_agent_is_user(c, "claude"));
+    assert_false(config_agent_is_user(c, "aider"));
+
+    struct agent_conf ac;
+    struct err e = { 0 };
+    assert_int_equal(config_agent_conf(c, "mine", &ac, &e), 0);
+    assert_int_equal(ac.cfg.format, AGENT_FORMAT_TEXT); /* the bad parser fell back */
+    assert_int_equal(ac.max_concurrent, 2);
+    agent_conf_fini(&ac);
+    assert_int_equal(config_agent_conf(c, "aider", &ac, &e), -1);
+    assert_int_equal(e.code, ERR_NOTFOUND);
+    assert_string_equal(e.msg, "unknown agent 'aider'; known agents: claude, codex, gemini, mine, "
+                               "nocmd, broken");
+    agent_conf_fini(&ac);
+    config_free(c);
+
+    /* The environment may name a user-defined agent as well, and a bad one lists them. */
+    json_t *env = json_pack("{s:s}", "BACKBEAT_DEFAULT_AGENT", "nocmd");
+    c = config_load(f->home, env);
+    assert_string_equal(config_str(c, "defaultAgent"), "nocmd");
+    config_free(c);
+    json_decref(env);
+    env = json_pack("{s:s}", "BACKBEAT_DEFAULT_AGENT", "aider");
+    c = config_load(f->home, env);
+    assert_problem(c, "BACKBEAT_DEFAULT_AGENT=aider",
+                   "must be a known agent: claude, codex, "
+                   "gemini, mine, nocmd, broken; using the value from config.json, mine",
+                   NULL);
+    config_free(c);
+    json_decref(env);
+}
+
+/* Asserts that config_set(key, value) fails with ERR_INVALID and a message containing want,
+ * and that the file did not change. */
+static void
+assert_set_fails(const struct fixture *f, const char *key, const char *value, const char *want)
+{
+    char *before = read_text(f);
+    struct err e = { 0 };
+    int rc = value ? config_set(f->home, key, value, &e) : config_reset(f->home, key, &e);
+    if (rc == 0 || strstr(e.msg, want) == NULL) {
+        fail_msg("%s %s: want \"%s\", got rc=%d \"%s\"", value ? "set" : "reset", key, want, rc,
+                 e.msg);
+    }
+    char *after = read_text(f);
+    assert_true((before == NULL && after == NULL) ||
+                (before && after && strcmp(before, after) == 0));
+    free(before);
+    free(after);
+}
+
+static void
+test_agents_set_reset(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    char *sh = xasprintf("[\"sh\", \"-c\", \"{prompt}\"]");
+
+    /* Refused before anything is written, not even the directory. */
+    assert_set_fails(f, "agents.claude.modle", "x",
+                     "unknown field 'modle' for agents.claude; "
+                     "did you mean 'model'?");
+    struct stat st;
+    assert_int_equal(stat(f->home, &st), -1);
+    assert_set_fails(f, "agents.claude.zzzzzzzzzzzz", "x", "fields: command, env, parser");
+    assert_set_fails(f, "agents.Claude.model", "x", "not a valid agent name");
+    assert_set_fails(f, "agents..model", "x", "not a valid agent name");
+    assert_set_fails(f, "agents.claude.command", sh, "claude is a built-in agent");
+    assert_set_fails(f, "agents.claude.model", "-x", "not starting with -");
+    assert_set_fails(f, "agents.claude.maxConcurrent", "two", "(got \"two\")");
+    assert_set_fails(f, "agents.claude.extraArgs", "--x", "must be JSON text, an array");
+    assert_set_fails(f, "agents.claude.apiKey", "-sk-VerySecret0", "not starting with -");
+    assert_int_equal(config_set(f->home, "agents.claude.apiKey", "-sk-VerySecret0", &e), -1);
+    assert_null(strstr(e.msg, "VerySecret"));
+    assert_set_fails(f, "agents.mine.model", "m", "agents.mine: no such agent; define it first");
+    assert_set_fails(f, "agents.mine.command", "[\"sh\", \"hi\"]", "no argument holds {prompt}");
+    assert_set_fails(f, "agents.mine.command", "[\"no-such-program-xyz\", \"{prompt}\"]",
+                     "no 'no-such-program-xyz' executable on PATH");
+    assert_set_fails(f, "agents.mine.command", "[\"/no/such/prog\", \"{prompt}\"]",
+                     "'/no/such/prog' is not an executable file");
+    assert_set_fails(f, "agents.mine.command", "[\"bin/sh\", \"{prompt}\"]", "relative path");
+    assert_set_fails(f, "agents.mine", "{\"model\": \"m\"}", "agents.mine.command: missing");
+    assert_set_fails(f, "agents.mine", "[]", "agents.mine: must be an object");
+    assert_set_fails(f, "agents.mine", "{oops", "must be a JSON object of its fields");
+    assert_set_fails(f, "agents", "{}", "agents is not a setting itself");
+    assert_int_equal(stat(f->home, &st), -1);
+
+    /* Built-in fields, then a user-defined agent: command first, then anything. */
+    assert_int_equal(config_set(f->home, "agents.claude.model", "opus", &e), 0);
+    assert_int_equal(config_set(f->home, "agents.claude.maxConcurrent", " 2 ", &e), 0);
+    assert_int_equal(
+        config_set(f->home, "agents.claude.extraArgs", "[\"--allowedTools\", \"Bash\"]", &e), 0);
+    assert_int_equal(config_set(f->home, "agents.mine.command", sh, &e), 0);
+    assert_int_equal(config_set(f->home, "agents.mine.command",
+                                "[\"/bin/sh\", \"-c\", "
+                                "\"{prompt}\"]",
+                                &e),
+                     0);
+    assert_int_equal(config_set(f->home, "agents.mine.parser", "claude", &e), 0);
+    assert_int_equal(config_set(f->home, "agents.mine.env", "{\"A\": \"1\"}", &e), 0);
+    assert_int_equal(config_set(f->home, "defaultAgent", "mine", &e), 0);
+    assert_int_equal(config_set(f->home, "agents.other",
+                                "{\"command\": [\"sh\", \"{prompt}\"], "
+                                "\"description\": \"Other\"}",
+                                &e),
+                     0);
+    json_t *root = read_json(f);
+    json_t *agents = json_object_get(root, "agents");
+    json_t *claude = json_object_get(agents, "claude");
+    assert_string_equal(json_get_str(claude, "model"), "opus");
+    assert_true(json_is_integer(json_object_get(claude, "maxConcurrent")));
+    assert_int_equal(json_integer_value(json_object_get(claude, "maxConcurrent")), 2);
+    assert_int_equal(json_array_size(json_object_get(claude, "extraArgs")), 2);
+    json_t *mine = json_object_get(agents, "mine");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(mine, "command"), 0)),
+                        "/bin/sh");
+    assert_string_equal(json_get_str(mine, "parser"), "claude");
+    assert_string_equal(json_get_str(json_object_get(mine, "env"), "A"), "1");
+    assert_string_equal(json_get_str(json_object_get(agents, "other"), "description"), "Other");
+    assert_string_equal(json_get_str(root, "defaultAgent"), "mine");
+    json_decref(root);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    struct config *c = config_load(f->home, NULL);
+    assert_int_equal(nproblems(c), 0);
+    assert_string_equal(config_str(c, "defaultAgent"), "mine");
+    config_free(c);
+
+    /* Resets: the default agent cannot lose its definition; a user agent keeps its command. */
+    assert_set_fails(f, "agents.mine", NULL,
+                     "mine is the defaultAgent; set or reset defaultAgent "
+                     "first");
+    assert_set_fails(f, "agents.mine.command", NULL, "a user-defined agent needs its command");
+    assert_set_fails(f, "agents.mine.parsr", NULL, "did you mean 'parser'?");
+    assert_int_equal(config_reset(f->home, "agents.mine.parser", &e), 0);
+    assert_int_equal(config_reset(f->home, "agents.mine.parser", &e), 0); /* already gone */
+    assert_int_equal(config_reset(f->home, "agents.mine.model", &e), 0);  /* never set */
+    assert_int_equal(config_reset(f->home, "agents.aider", &e), 0);       /* no such agent */
+    assert_int_equal(config_reset(f->home, "defaultAgent", &e), 0);
+    assert_int_equal(config_reset(f->home, "agents.mine", &e), 0);
+    assert_int_equal(config_reset(f->home, "agents.other", &e), 0);
+    assert_int_equal(config_reset(f->home, "agents.claude.model", &e), 0);
+    assert_int_equal(config_reset(f->home, "agents.claude.extraArgs", &e), 0);
+    root = read_json(f);
+    agents = json_object_get(root, "agents");
+    assert_int_equal(json_object_size(agents), 1);
+    assert_int_equal(json_object_size(json_object_get(agents, "claude")), 1);
+    json_decref(root);
+    /* The last field of the last agent: the agents object goes too. */
+    assert_int_equal(config_reset(f->home, "agents.claude.maxConcurrent", &e), 0);
+    root = read_json(f);
+    assert_int_equal(json_object_size(root), 0);
+    json_decref(root);
+
+    /* A typo'd field in the file can be removed; an unknown one not in the file is an error. */
+    write_file(f, "{\"agents\": {\"claude\": {\"modle\": \"x\", \"model\": \"m\"}}}");
+    assert_int_equal(config_reset(f->home, "agents.claude.modle", &e), 0);
+    assert_set_fails(f, "agents.claude.modle", NULL, "did you mean 'model'?");
+    /* An agents entry that is not an object: fields refused, the whole agent can be replaced. */
+    write_file(f, "{\"agents\": {\"claude\": 5}}");
+    assert_set_fails(f, "agents.claude.model", "m", "agents.claude in config.json is an integer");
+    assert_int_equal(config_set(f->home, "agents.claude", "{\"model\": \"m\"}", &e), 0);
+    write_file(f, "{\"agents\": []}");
+    assert_set_fails(f, "agents.claude.model", "m", "agents in config.json is an array");
+    free(sh);
+}
+
+static void
+test_agents_update_is_atomic(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    write_file(f, "{\"agents\": {\"claude\": {\"model\": \"old\"}}}");
+    const char *keys[] = { "agents.claude.model", "agents.claude.maxConcurrent", "timeout" };
+    const char *bad[] = { "new", "0", "60000" };
+    assert_int_equal(config_update(f->home, keys, bad, 3, &e), -1);
+    assert_non_null(strstr(e.msg, "maxConcurrent"));
+    char *text = read_text(f);
+    assert_string_equal(text, "{\"agents\": {\"claude\": {\"model\": \"old\"}}}");
+    free(text);
+    const char *good[] = { "new", "3", "60000" };
+    assert_int_equal(config_update(f->home, keys, good, 3, &e), 0);
+    const char *resets[] = { NULL, NULL, "70000" };
+    assert_int_equal(config_update(f->home, keys, resets, 3, &e), 0);
+    json_t *root = read_json(f);
+    assert_null(json_object_get(root, "agents"));
+    assert_int_equal(json_integer_value(json_object_get(root, "timeout")), 70000);
+    json_decref(root);
+    /* config_check_value knows agent keys too. */
+    assert_int_equal(config_check_value("agents.claude.model", "opus", &e), 0);
+    assert_int_equal(config_check_value("agents.claude.model", "-o", &e), -1);
+    assert_int_equal(config_check_value("agents.mine.parser", "claude", &e), 0);
+    assert_int_equal(config_check_value("agents.claude.parser", "claude", &e), -1);
+}
+
+static void
+test_agent_can_start(void **state)
+{
+    struct fixture *f = *state;
+    write_file(f, "{\"agents\": {\"claude\": {\"maxConcurrent\": 1}, "
+                  "\"mine\": {\"command\": [\"t\", \"{prompt}\"], \"maxConcurrent\": 3}}}");
+    struct config *c = config_load(f->home, NULL);
+    char *why = NULL;
+    assert_true(config_agent_can_start(c, "claude", 0, &why));
+    assert_null(why);
+    assert_false(config_agent_can_start(c, "claude", 1, &why));
+    assert_string_equal(why, "agent claude: 1 running, maxConcurrent 1");
+    free(why);
+    why = NULL;
+    assert_true(config_agent_can_start(c, "mine", 2, &why));
+    assert_false(config_agent_can_start(c, "mine", 3, &why));
+    assert_string_equal(why, "agent mine: 3 running, maxConcurrent 3");
+    free(why);
+    why = NULL;
+    assert_false(config_agent_can_start(c, "mine", 7, &why)); /* after the cap was lowered */
+    free(why);
+    why = NULL;
+    /* No cap: codex, unknown agents, no agent at all. */
+    assert_true(config_agent_can_start(c, "codex", 1000, &why));
+    assert_true(config_agent_can_start(c, "aider", 1000, &why));
+    assert_true(config_agent_can_start(c, NULL, 1000, &why));
+    assert_null(why);
+    assert_int_equal(config_agent_max_concurrent(c, "claude"), 1);
+    assert_int_equal(config_agent_max_concurrent(c, "codex"), 0);
+    config_free(c);
+    /* Without any configuration. */
+    c = config_load(NULL, NULL);
+    assert_true(config_agent_can_start(c, "claude", 50, &why));
+    char **names = config_agent_names(c);
+    assert_int_equal(strv_len(names), 3);
+    strv_free(names);
+    config_free(c);
+}
+
+static void
+test_agents_cli(void **state)
+{
+    struct fixture *f = *state;
+    char *out, *err;
+    assert_int_equal(run_cli(f->home, &out, &err, 4, "config", "set", "agents.claude.apiKey",
+                             "sk-ant-api03-abcdefghijkl"),
+                     0);
+    assert_string_equal(out, "agents.claude.apiKey = sk-...jkl\n");
+    assert_string_equal(err, "");
+    free(out);
+    free(err);
+    assert_int_equal(run_cli(f->home, &out, &err, 4, "config", "set", "agents.mine.command",
+                             "[\"sh\", \"{prompt}\"]"),
+                     0);
+    assert_string_equal(out, "agents.mine.command = [\"sh\",\"{prompt}\"]\n");
+    free(out);
+    free(err);
+    /* A setting that cannot reach the agent is set, with a note. */
+    assert_int_equal(
+        run_cli(f->home, &out, &err, 4, "config", "set", "agents.mine.apiKey", "mine-secret-123"),
+        0);
+    assert_string_equal(out, "agents.mine.apiKey = min...123\n");
+    assert_non_null(strstr(err, "beat config: note: agents.mine.apiKey is not passed to mine"));
+    assert_null(strstr(err, "secret"));
+    free(out);
+    free(err);
+    assert_int_equal(run_cli(f->home, &out, &err, 4, "config", "set", "agents.mine.modle", "m"), 2);
+    assert_string_equal(err, "beat config: unknown field 'modle' for agents.mine; did you mean "
+                             "'model'?\n");
+    free(out);
+    free(err);
+    assert_int_equal(run_cli(f->home, &out, &err, 3, "config", "show", "--json"), 0);
+    assert_null(strstr(out, "abcdefghijkl"));
+    assert_null(strstr(out, "mine-secret"));
+    free(out);
+    free(err);
+    assert_int_equal(run_cli(f->home, &out, &err, 3, "config", "reset", "agents.mine.apiKey"), 0);
+    assert_string_equal(out, "agents.mine.apiKey reset; now (unset)\n");
+    free(out);
+    free(err);
+    assert_int_equal(run_cli(f->home, &out, &err, 3, "config", "reset", "agents.mine"), 0);
+    assert_string_equal(out, "agents.mine reset; now (unset)\n");
     free(out);
     free(err);
 }
@@ -1019,6 +1422,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_format_and_keys, setup, teardown),
         cmocka_unit_test(test_docs_table_in_sync),
         cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agents_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agents_set_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agents_update_is_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_can_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agents_cli, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,9 +23,10 @@
 #include "cron/cron.h"
 #include "util/xmalloc.h"
 
-#define MIN_MS  INT64_C(60000)
-#define HOUR_MS (60 * MIN_MS)
-#define DAY_MS  (24 * HOUR_MS)
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN_MS       INT64_C(60000)
+#define HOUR_MS      (60 * MIN_MS)
+#define DAY_MS       (24 * HOUR_MS)
 
 static char fixture_zones[4096];
 
@@ -59,8 +60,8 @@ utc_iso(int64_t ms, char out[64])
 {
     struct civil c;
     civil_from_seconds(civil_floor_div(ms, 1000), &c);
-    snprintf(out, 64, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)c.year, c.month, c.day,
-             c.hour, c.minute, c.second);
+    snprintf(out, 64, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)c.year, c.month, c.day, c.hour,
+             c.minute, c.second);
 }
 
 static void
@@ -95,22 +96,6 @@ zone(const char *name)
         fail_msg("zone %s: %s", name, e.msg);
     }
     return z;
-}
-
-static int64_t
-next_of(const char *expr, const char *zname, int64_t now)
-{
-    struct err e = { 0 };
-    struct cron_expr *c = cron_parse(expr, &e);
-    if (c == NULL) {
-        fail_msg("parse %s: %s", expr, e.msg);
-    }
-    int64_t next = 0;
-    if (cron_next(c, zone(zname), now, &next, &e) != 0) {
-        fail_msg("next %s: %s", expr, e.msg);
-    }
-    cron_expr_free(c);
-    return next;
 }
 
 static int
@@ -237,9 +222,9 @@ tzif_build(const struct tzif_spec *s, uint8_t *buf)
         put_block(&p, s, 4);
         return (size_t)(p - buf);
     }
-    /* A minimal v1 block (one type), then the real 64-bit data and the footer. */
+    /* A minimal 32-bit block (one type), then the real 64-bit data and the footer. */
     struct tzif_spec v1 = { .ntypes = 1, .offsets = s->offsets };
-    put_header(&p, 1, 0, 1, 0);
+    put_header(&p, s->version, 0, 1, 0);
     put_block(&p, &v1, 4);
     put_header(&p, s->version, (uint32_t)s->ntrans, (uint32_t)s->ntypes, (uint32_t)s->leapcnt);
     put_block(&p, s, 8);
@@ -305,8 +290,7 @@ test_civil_calendar(void **state)
     assert_int_equal(civil_days_in_month(2100, 2), 28);
     assert_int_equal(civil_days_in_month(2000, 2), 29);
     assert_int_equal(civil_days_from_date(1, 1, 1) * CIVIL_DAY, CIVIL_SEC_MIN);
-    assert_int_equal(civil_days_from_date(9999, 12, 31) * CIVIL_DAY + CIVIL_DAY - 1,
-                     CIVIL_SEC_MAX);
+    assert_int_equal(civil_days_from_date(9999, 12, 31) * CIVIL_DAY + CIVIL_DAY - 1, CIVIL_SEC_MAX);
     assert_int_equal(civil_floor_div(-1, 60), -1);
     assert_int_equal(civil_floor_div(-60, 60), -1);
     assert_int_equal(civil_floor_div(59, 60), 0);
@@ -374,14 +358,38 @@ test_parse_accept(void **state)
     (void)state;
     static const char *const ok[] = {
         /* §12.1 of the v0.6 reference, as far as our dialect accepts it */
-        "* * * * *", "0 9 * * 1-5", "*/5 * * * *", "0,15,30,45 * * * *", "0-30/10 * * * *",
-        "0 9 * * MON-FRI", "0 9 * JAN,FEB *", "0 0 * * 7", "@hourly", "@daily", "@weekly",
-        "@monthly", "@yearly", "@annually", "@midnight",
+        "* * * * *",
+        "0 9 * * 1-5",
+        "*/5 * * * *",
+        "0,15,30,45 * * * *",
+        "0-30/10 * * * *",
+        "0 9 * * MON-FRI",
+        "0 9 * JAN,FEB *",
+        "0 0 * * 7",
+        "@hourly",
+        "@daily",
+        "@weekly",
+        "@monthly",
+        "@yearly",
+        "@annually",
+        "@midnight",
         /* more */
-        "59 23 31 12 6", "0 0 1 1 0", "  0  0\t* * *  ", "0 0 29 2 *", "0 0 30,31 2,3 *",
-        "0 0 31 * *", "0 0 30 2 1", "5/15 0/6 1/10 1/3 0/2", "*/59 */23 */31 */12 */7",
-        "0-59 0-23 1-31 1-12 0-7", "0 0 * * SUN,mon,Tue,wED,thu,FRI,sat", "0 0 * jan-dec *",
-        "0 0 * * 1-FRI", "00 09 01 01 *", "0 0 1 1,6 MON", "@HOURLY",
+        "59 23 31 12 6",
+        "0 0 1 1 0",
+        "  0  0\t* * *  ",
+        "0 0 29 2 *",
+        "0 0 30,31 2,3 *",
+        "0 0 31 * *",
+        "0 0 30 2 1",
+        "5/15 0/6 1/10 1/3 0/2",
+        "*/59 */23 */31 */12 */7",
+        "0-59 0-23 1-31 1-12 0-7",
+        "0 0 * * SUN,mon,Tue,wED,thu,FRI,sat",
+        "0 0 * jan-dec *",
+        "0 0 * * 1-FRI",
+        "00 09 01 01 *",
+        "0 0 1 1,6 MON",
+        "@HOURLY",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         struct err e = { 0 };
@@ -409,7 +417,8 @@ test_parse_reject(void **state)
         { "*/15 * * * * *", "expected 5 fields (minute hour day-of-month month day-of-week), found "
                             "6; seconds and year fields are not supported" },
         { "* * * *", "expected 5 fields (minute hour day-of-month month day-of-week), found 4" },
-        { "@reboot", "\"@reboot\" is not supported (schedules follow the clock, not daemon starts)" },
+        { "@reboot",
+          "\"@reboot\" is not supported (schedules follow the clock, not daemon starts)" },
         { "0 0 L * *", "field 3 (day-of-month) \"L\": \"L\" (last day) is not supported" },
         { "0 0 * * 5L", "field 5 (day-of-week) \"5L\": \"L\" (last day) is not supported" },
         { "0 0 * * 1#2",
@@ -523,7 +532,8 @@ test_parse_bounds(void **state)
     free(expr);
 
     /* A long field is cut in the message, which stays well inside struct err. */
-    memset(text, '9', CRON_TEXT_MAX);
+    memcpy(text, "* * * * ", 8);
+    memset(text + 8, '9', CRON_TEXT_MAX - 8);
     text[CRON_TEXT_MAX] = '\0';
     assert_null(cron_parse(text, &e));
     assert_true(strlen(e.msg) < 200);
@@ -590,25 +600,28 @@ test_next_limits(void **state)
     assert_int_equal(next, iso_ms("2032-02-29T00:00:00Z"));
     cron_expr_free(c);
 
-    /* Every minute for a year of previews is quick and exact. */
+    /* Every minute of 2026 in Lord Howe: each UTC minute fires once, except the 30 minutes of
+     * the second pass through 01:30-01:59 on 5 April, and the wall clock never goes back. */
     c = cron_parse("* * * * *", &e);
-    int64_t t = iso_ms("2026-01-01T00:00:30Z");
     const struct tz_zone *lh = zone("Australia/Lord_Howe");
+    int64_t t = iso_ms("2026-01-01T00:00:30Z"), end = iso_ms("2027-01-01T00:00:00Z");
     int64_t prev_local = INT64_MIN;
-    int repeats_skipped = 0;
-    for (int i = 0; i < 366 * 24 * 60; i++) {
+    int fires = 0;
+    for (;;) {
         assert_int_equal(cron_next(c, lh, t, &next, &e), 0);
-        assert_true(next > t && next - t <= MIN_MS);
+        if (next >= end) {
+            break;
+        }
+        assert_true(next > t && next - t <= 31 * MIN_MS);
         int off = 0;
         assert_int_equal(tz_local_offset(lh, next, &off, &e), 0);
         int64_t local = next + off * INT64_C(1000);
-        if (local <= prev_local) {
-            repeats_skipped++; /* never: repeated walls are skipped */
-        }
+        assert_true(local > prev_local);
         prev_local = local;
         t = next;
+        fires++;
     }
-    assert_int_equal(repeats_skipped, 0);
+    assert_int_equal(fires, 365 * 24 * 60 - 1 - 30);
     cron_expr_free(c);
 }
 
@@ -667,8 +680,9 @@ test_tz_names(void **state)
         { "America/", "invalid IANA time zone name \"America/\": empty path component" },
         { "utc", "unknown IANA time zone \"utc\"" },
         { "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-          "invalid IANA time zone name \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-          "AAAAA\": longer than 64 bytes" },
+          "invalid IANA time zone name "
+          "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\": longer than 64 "
+          "bytes" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct err e = { 0 };
@@ -753,8 +767,9 @@ test_tz_handmade(void **state)
     static const int32_t offs[] = { 3600, 7200 };
 
     /* Version 1 files (32-bit times, no footer) still load. */
-    struct tzif_spec s = { .version = 1, .ntrans = 2, .times = times, .idx = idx, .ntypes = 2,
-                           .offsets = offs };
+    struct tzif_spec s = {
+        .version = 1, .ntrans = 2, .times = times, .idx = idx, .ntypes = 2, .offsets = offs
+    };
     struct tz_zone *z = tz_parse_tzif("Test/V1", buf, tzif_build(&s, buf), &e);
     assert_non_null(z);
     assert_int_equal(tz_offset_at(z, 999999999), 3600); /* before the first: type 0 */
@@ -785,39 +800,66 @@ test_tz_handmade(void **state)
     tz_free(z);
 
     /* Refusals. */
-    static const struct {
+    const struct {
         const char *why;
         struct tzif_spec spec;
     } bad[] = {
-        { "leap-second zones (right/...) are not supported",
-          { .version = 2, .ntypes = 1, .offsets = offs, .footer = "", .leapcnt = 1 } },
-        { "transitions out of order",
-          { .version = 2, .ntrans = 2, .times = (const int64_t[]){ 5, 5 }, .idx = idx,
-            .ntypes = 2, .offsets = offs, .footer = "" } },
-        { "bad type index",
-          { .version = 2, .ntrans = 1, .times = times, .idx = (const uint8_t[]){ 2 }, .ntypes = 2,
-            .offsets = offs, .footer = "" } },
-        { "UT offset out of range",
-          { .version = 2, .ntypes = 1, .offsets = (const int32_t[]){ 100000 }, .footer = "" } },
-        { "transition time out of range",
-          { .version = 2, .ntrans = 1, .times = (const int64_t[]){ INT64_MIN }, .idx = idx,
-            .ntypes = 2, .offsets = offs, .footer = "" } },
-        { "unsupported TZ footer",
-          { .version = 2, .ntypes = 1, .offsets = offs, .footer = "EST" } },
-        { "unsupported TZ footer",
-          { .version = 2, .ntypes = 1, .offsets = offs, .footer = "EST5EDT,M13.1.0,M11.1.0" } },
-        { "unsupported TZ footer",
-          { .version = 2, .ntypes = 1, .offsets = offs, .footer = "EST5EDT,M3.2.0" } },
-        { "unsupported TZ footer",
-          { .version = 2, .ntypes = 1, .offsets = offs, .footer = "<AB>5" } },
-        { "unsupported TZ footer",
-          { .version = 2, .ntypes = 1, .offsets = offs, .footer = "EST5EDT,J0,J365" } },
-        { "unsupported TZ footer",
-          { .version = 2, .ntypes = 1, .offsets = offs, .footer = "EST5EDT,M3.2.0/168,M11.1.0" } },
+        { .why = "leap-second zones (right/...) are not supported",
+          .spec = { .version = 2, .ntypes = 1, .offsets = offs, .footer = "", .leapcnt = 1 } },
+        { .why = "transitions out of order",
+          .spec = { .version = 2,
+                    .ntrans = 2,
+                    .times = (const int64_t[]){ 5, 5 },
+                    .idx = idx,
+                    .ntypes = 2,
+                    .offsets = offs,
+                    .footer = "" } },
+        { .why = "bad type index",
+          .spec = { .version = 2,
+                    .ntrans = 1,
+                    .times = times,
+                    .idx = (const uint8_t[]){ 2 },
+                    .ntypes = 2,
+                    .offsets = offs,
+                    .footer = "" } },
+        { .why = "UT offset out of range",
+          .spec = { .version = 2,
+                    .ntypes = 1,
+                    .offsets = (const int32_t[]){ 100000 },
+                    .footer = "" } },
+        { .why = "transition time out of range",
+          .spec = { .version = 2,
+                    .ntrans = 1,
+                    .times = (const int64_t[]){ INT64_MIN },
+                    .idx = idx,
+                    .ntypes = 2,
+                    .offsets = offs,
+                    .footer = "" } },
+        { .why = "unsupported TZ footer",
+          .spec = { .version = 2, .ntypes = 1, .offsets = offs, .footer = "EST" } },
+        { .why = "unsupported TZ footer",
+          .spec = { .version = 2,
+                    .ntypes = 1,
+                    .offsets = offs,
+                    .footer = "EST5EDT,M13.1.0,M11.1.0" } },
+        { .why = "unsupported TZ footer",
+          .spec = { .version = 2, .ntypes = 1, .offsets = offs, .footer = "EST5EDT,M3.2.0" } },
+        { .why = "unsupported TZ footer",
+          .spec = { .version = 2, .ntypes = 1, .offsets = offs, .footer = "<AB>5" } },
+        { .why = "unsupported TZ footer",
+          .spec = { .version = 2, .ntypes = 1, .offsets = offs, .footer = "EST5EDT,J0,J365" } },
+        { .why = "unsupported TZ footer",
+          .spec = { .version = 2,
+                    .ntypes = 1,
+                    .offsets = offs,
+                    .footer = "EST5EDT,M3.2.0/168,M11.1.0" } },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t n = tzif_build(&bad[i].spec, buf);
-        assert_null(tz_parse_tzif("Test/Bad", buf, n, &e));
+        z = tz_parse_tzif("Test/Bad", buf, n, &e);
+        if (z != NULL) {
+            fail_msg("case %zu (%s) was accepted", i, bad[i].why);
+        }
         char *want = xasprintf("time zone \"Test/Bad\": invalid TZif data: %s", bad[i].why);
         if (strcmp(e.msg, want) != 0) {
             fail_msg("case %zu:\n  expected: %s\n  got:      %s", i, want, e.msg);
@@ -848,8 +890,7 @@ test_tz_footer_vs_glibc(void **state)
         "EST5EDT",                          /* no rule: the US default */
         "AAA3BBB,J60/2,J300/2",
         "AAA3BBB,59/2,299/2",
-        "AAA-3BBB-4:30:15,J1/0,J365/23",
-        "EST5EDT,0/0,J365/25", /* daylight time all year */
+        "AAA-3BBB-4:30:15,J2/0,J364/23",
         "XXX-14YYY-15,M9.5.0/3,M4.1.0/4",
     };
     const char *saved_tz = getenv("TZ");
@@ -863,8 +904,8 @@ test_tz_footer_vs_glibc(void **state)
             for (int64_t d = -1; d <= 1; d++) {
                 long want = glibc_offset(footers[f], t + d);
                 if (tz_offset_at(z, t + d) != want) {
-                    fail_msg("%s at %lld: glibc %ld, ours %d", footers[f], (long long)(t + d),
-                             want, tz_offset_at(z, t + d));
+                    fail_msg("%s at %lld: glibc %ld, ours %d", footers[f], (long long)(t + d), want,
+                             tz_offset_at(z, t + d));
                 }
             }
         }
@@ -899,6 +940,19 @@ test_tz_footer_vs_glibc(void **state)
     }
     free(saved);
     tzset();
+
+    /* Daylight time all year (RFC 8536's example; glibc 2.36 gets it wrong, so no comparison):
+     * the end transition and the next start coincide, so the offset never changes. */
+    struct tz_zone *z = zone_from_footer("EST5EDT,0/0,J365/25");
+    for (int64_t t = 0; t < INT64_C(4102444800); t += 86400 * 7 + 3599) {
+        assert_int_equal(tz_offset_at(z, t), -4 * 3600);
+    }
+    struct tz_span sp;
+    tz_span(z, iso_ms("2026-01-01T04:00:00Z") / 1000, &sp);
+    assert_int_equal(sp.start, TZ_TIME_MIN);
+    assert_int_equal(sp.end, TZ_TIME_MAX);
+    assert_int_equal(sp.offset, -4 * 3600);
+    tz_free(z);
 }
 
 /* The fixture zones read the same through glibc's TZif reader, and the fat New York file's
@@ -926,7 +980,9 @@ test_tz_fixtures_vs_glibc(void **state)
     }
     const struct tz_zone *fat = zone("America/New_York");
     const struct tz_zone *slim = zone("Fixture/New_York_Slim");
-    for (int64_t t = iso_ms("2007-01-01T00:00:00Z") / 1000; t < INT64_C(2500000000); t += 1800) {
+    /* (Before its first transition the slim file says EDT: zic -b slim leaves out what the
+     * fixture's rules never defined.) */
+    for (int64_t t = iso_ms("2007-03-11T07:00:00Z") / 1000; t < INT64_C(2500000000); t += 1800) {
         assert_int_equal(tz_offset_at(fat, t), tz_offset_at(slim, t));
     }
     if (saved != NULL) {
@@ -1003,11 +1059,11 @@ struct choice {
 };
 
 static const struct choice minutes[] = {
-    { "*", 0, 59, 1, -1, 0, 0 },     { "*/7", 0, 59, 7, -1, 0, 0 },
-    { "0", 0, 0, 1, -1, 0, 0 },      { "30", 30, 30, 1, -1, 0, 0 },
-    { "0,30", 0, 0, 1, 30, 30, 1 },  { "15-45/15", 15, 45, 15, -1, 0, 0 },
-    { "59", 59, 59, 1, -1, 0, 0 },   { "5/20", 5, 59, 20, -1, 0, 0 },
-    { "10,40-45", 10, 10, 1, 40, 45, 1 },
+    { "*", 0, 59, 1, -1, 0, 0 },          { "*/7", 0, 59, 7, -1, 0, 0 },
+    { "0", 0, 0, 1, -1, 0, 0 },           { "30", 30, 30, 1, -1, 0, 0 },
+    { "0,30", 0, 0, 1, 30, 30, 1 },       { "15-45/15", 15, 45, 15, -1, 0, 0 },
+    { "59", 59, 59, 1, -1, 0, 0 },        { "5/20", 5, 59, 20, -1, 0, 0 },
+    { "10,40-45", 10, 10, 1, 40, 45, 1 }, { "20,40", 20, 20, 1, 40, 40, 1 },
 };
 static const struct choice hours[] = {
     { "*", 0, 23, 1, -1, 0, 0 },   { "2", 2, 2, 1, -1, 0, 0 },     { "1-3", 1, 3, 1, -1, 0, 0 },
@@ -1015,9 +1071,10 @@ static const struct choice hours[] = {
     { "12", 12, 12, 1, -1, 0, 0 },
 };
 static const struct choice doms[] = {
-    { "*", 1, 31, 1, -1, 0, 0 },    { "*", 1, 31, 1, -1, 0, 0 },   { "1", 1, 1, 1, -1, 0, 0 },
-    { "13", 13, 13, 1, -1, 0, 0 },  { "29-31", 29, 31, 1, -1, 0, 0 },
-    { "*/10", 1, 31, 10, -1, 0, 0 }, { "1-7,30", 1, 7, 1, 30, 30, 1 },
+    { "*", 1, 31, 1, -1, 0, 0 },      { "*", 1, 31, 1, -1, 0, 0 },
+    { "1", 1, 1, 1, -1, 0, 0 },       { "13", 13, 13, 1, -1, 0, 0 },
+    { "29-31", 29, 31, 1, -1, 0, 0 }, { "*/10", 1, 31, 10, -1, 0, 0 },
+    { "1-7,30", 1, 7, 1, 30, 30, 1 },
 };
 static const struct choice months[] = {
     { "*", 1, 12, 1, -1, 0, 0 },
@@ -1096,23 +1153,32 @@ test_brute_force(void **state)
     static const struct {
         const char *zone, *around;
     } spots[] = {
-        { "America/New_York", "2026-03-08T07:00:00Z" }, { "America/New_York", "2026-11-01T06:00:00Z" },
-        { "America/New_York", "2041-03-10T07:00:00Z" }, { "Australia/Lord_Howe", "2026-10-03T15:30:00Z" },
-        { "Australia/Lord_Howe", "2026-04-04T15:00:00Z" }, { "Asia/Kathmandu", "1985-12-31T18:30:00Z" },
-        { "Pacific/Apia", "2011-12-30T10:00:00Z" },     { "Pacific/Apia", "2011-09-24T14:00:00Z" },
-        { "Fixture/New_York_Slim", "2030-11-03T06:00:00Z" }, { "UTC", "2028-02-28T12:00:00Z" },
+        { "America/New_York", "2026-03-08T07:00:00Z" },
+        { "America/New_York", "2026-11-01T06:00:00Z" },
+        { "America/New_York", "2041-03-10T07:00:00Z" },
+        { "Australia/Lord_Howe", "2026-10-03T15:30:00Z" },
+        { "Australia/Lord_Howe", "2026-04-04T15:00:00Z" },
+        { "Asia/Kathmandu", "1985-12-31T18:30:00Z" },
+        { "Pacific/Apia", "2011-12-30T10:00:00Z" },
+        { "Pacific/Apia", "2011-09-24T14:00:00Z" },
+        { "Fixture/New_York_Slim", "2030-11-03T06:00:00Z" },
+        { "UTC", "2028-02-28T12:00:00Z" },
     };
     uint64_t seed = 42;
     int compared = 0;
-    for (int i = 0; i < 1500; i++) {
+    for (int i = 0; i < 6000; i++) {
         seed = seed * 6364136223846793005u + 1442695040888963407u;
         uint64_t r = seed >> 11;
-        const struct choice *ch[5] = {
-            &minutes[r % 9], &hours[r / 9 % 7], &doms[r / 63 % 7], &months[r / 441 % 4],
-            &dows[r / 1764 % 7],
-        };
-        char *text = xasprintf("%s %s %s %s %s", ch[0]->text, ch[1]->text, ch[2]->text,
-                               ch[3]->text, ch[4]->text);
+        /* Mixed-radix digits of r pick one choice per field, then a spot. */
+        const struct choice *ch[5];
+        uint64_t digits = r;
+        ch[0] = &minutes[digits % ARRAY_LEN(minutes)], digits /= ARRAY_LEN(minutes);
+        ch[1] = &hours[digits % ARRAY_LEN(hours)], digits /= ARRAY_LEN(hours);
+        ch[2] = &doms[digits % ARRAY_LEN(doms)], digits /= ARRAY_LEN(doms);
+        ch[3] = &months[digits % ARRAY_LEN(months)], digits /= ARRAY_LEN(months);
+        ch[4] = &dows[digits % ARRAY_LEN(dows)], digits /= ARRAY_LEN(dows);
+        char *text = xasprintf("%s %s %s %s %s", ch[0]->text, ch[1]->text, ch[2]->text, ch[3]->text,
+                               ch[4]->text);
         struct brute b = { .dom_star = ch[2]->text[0] == '*', .dow_star = ch[4]->text[0] == '*' };
         for (int f = 0; f < 5; f++) {
             b.bits[f] = choice_bits(ch[f]);
@@ -1122,7 +1188,7 @@ test_brute_force(void **state)
         if (c == NULL) {
             fail_msg("%s: %s", text, e.msg);
         }
-        size_t s = r / 12348 % (sizeof spots / sizeof spots[0]);
+        size_t s = digits % ARRAY_LEN(spots);
         const struct tz_zone *z = zone(spots[s].zone);
         int64_t now = iso_ms(spots[s].around) + (int64_t)((seed >> 40) % (4 * DAY_MS)) - 2 * DAY_MS;
         if (i % 3 == 0) {
@@ -1146,8 +1212,8 @@ test_brute_force(void **state)
             if (next != best) {
                 char a[64], bb[64], n[64];
                 utc_iso(now, n), utc_iso(best, a), utc_iso(next, bb);
-                fail_msg("\"%s\" in %s after %s: brute force %s, cron_next %s", text,
-                         spots[s].zone, n, a, bb);
+                fail_msg("\"%s\" in %s after %s: brute force %s, cron_next %s", text, spots[s].zone,
+                         n, a, bb);
             }
             compared++;
         } else {
@@ -1156,7 +1222,7 @@ test_brute_force(void **state)
         cron_expr_free(c);
         free(text);
     }
-    assert_true(compared > 700);
+    assert_true(compared > 2000);
 }
 
 int

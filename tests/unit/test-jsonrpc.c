@@ -378,6 +378,7 @@ test_framer(void **state)
     check_chunked("12345\n", 5, "12345|");
     check_chunked("12345\r\n", 5, "12345|");
     check_chunked("123456\nok\n", 5, "<TOO LONG>|ok|");
+    check_chunked("      \nok\n", 5, "<TOO LONG>|ok|"); /* blank, yet too long */
     check_chunked("1234567890123\nok\n", 5, "<TOO LONG>|ok|");
     check_chunked("a\n1234567890123456789\nb\n1234567\nc\n", 5, "a|<TOO LONG>|b|<TOO LONG>|c|");
     /* A refused line that never ends is refused once and swallows what follows. */

@@ -85,7 +85,8 @@ static const struct vcase vcases[] = {
     { "DelegateTask", "{\"prompt\":\"x\",\"timeout\":86400000}", NULL },
     { "DelegateTask", "{\"prompt\":\"x\",\"timeout\":86400001}", "timeout: must be between" },
     { "DelegateTask", "{\"prompt\":\"x\",\"maxOutputBuffer\":1023}", "maxOutputBuffer: must be" },
-    { "DelegateTask", "{\"prompt\":\"x\",\"agent\":\"gpt\"}", "agent: must be one of" },
+    { "DelegateTask", "{\"prompt\":\"x\",\"agent\":\"Not An Agent\"}", "agent: " },
+    { "DelegateTask", "{\"prompt\":\"x\",\"agent\":\"aider\"}", NULL }, /* may be user-defined */
     { "DelegateTask", "{\"prompt\":\"x\",\"bogus\":1}", "bogus: unknown field; expected one of" },
     { "DelegateTask", "{\"prompt\":\"x\",\"foreground\":true}", "foreground: unknown field" },
     { "DelegateTask", "{\"prompt\":\"x\",\"dependsOn\":[\"nope\"]}",
