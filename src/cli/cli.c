@@ -54,37 +54,52 @@ cli_home(void)
     return xasprintf("%s/.backbeat", home && *home ? home : ".");
 }
 
+static const struct op *cli_find_op(const char *word);
+
+/* Commands that run here rather than as one operation of the table. */
+static const struct {
+    const char *words;
+    const char *summary;
+} cli_local_commands[] = {
+    { "list, ls", "List tasks as a table (like status without an id)." },
+    { "top", "Live view of the pool: running agents' CPU, memory and runtime, the queue." },
+    { "schedule ...", "Schedules: create, list, get, pause, resume, cancel, preview." },
+    { "agents list|check", "Which agents are installed, their versions and authentication." },
+    { "init", "Detect installed agents, pick the default one, write the configuration." },
+    { "config", "Show or change settings: config show|set|reset|path|keys." },
+    { "daemon", "Run the daemon in the foreground." },
+    { "daemon start", "Start the daemon in the background (commands do it on demand)." },
+    { "daemon stop", "Stop the daemon; running agents go on (--kill-tasks stops them)." },
+    { "daemon status", "Show whether the daemon runs, its pool and task counts." },
+    { "daemon restart", "Stop and start the daemon (after an upgrade)." },
+    { "mcp start", "Serve MCP on stdio for an MCP client (relays to the daemon)." },
+    { "mcp config", "Print MCP client configuration for Claude Code, Codex, Gemini CLI." },
+    { "mcp test", "Start the server, initialize, list the tools and report." },
+    { "version", "Print the version." },
+};
+
 static void
 cli_usage(FILE *out)
 {
     fprintf(out,
-            "beat %s: delegate work to background coding agents (claude, codex, gemini)\n\n"
-            "usage: beat <command> [arguments]\n\n"
-            "tasks:\n", BEAT_VERSION);
-    for (const struct op *const *p = op_table; *p; p++) {
-        if ((*p)->cli && !((*p)->flags & OP_NO_CLI)) {
-            fprintf(out, "  %-18s %s\n", (*p)->cli, (*p)->summary);
+            "beat %s: delegate work to background coding agents (claude, codex, gemini, or "
+            "any agent CLI you configure)\n\nusage: beat <command> [arguments]\n\ntasks:\n",
+            BEAT_VERSION);
+    /* In the order people reach for them; the table itself is sorted by MCP name. */
+    static const char *const order[] = { "run",    "status", "logs",     "wait",   "cancel",
+                                         "retry",  "resume", "pipeline", "system", NULL };
+    for (const char *const *w = order; *w; w++) {
+        const struct op *op = cli_find_op(*w);
+        if (op != NULL) {
+            fprintf(out, "  %-18s %s\n", op->cli, op->summary);
         }
     }
-    fprintf(out,
-            "  %-18s %s\n"
-            "\ndaemon and setup:\n"
-            "  %-18s %s\n  %-18s %s\n  %-18s %s\n  %-18s %s\n  %-18s %s\n"
-            "  %-18s %s\n  %-18s %s\n  %-18s %s\n"
-            "\nRun 'beat <command> --help' for a command's options.\n"
-            "State lives in $BACKBEAT_HOME (default ~/.backbeat).\n",
-            "list, ls", "List tasks as a table (like status without an id).",
-            "daemon", "Run the daemon in the foreground.",
-            "daemon start", "Start the daemon in the background (commands do it on demand).",
-            "daemon stop", "Stop the daemon; running agents go on (--kill-tasks stops them).",
-            "daemon status", "Show whether the daemon runs, its pool and task counts.",
-            "daemon restart", "Stop and start the daemon (after an upgrade).",
-            "mcp start", "Serve MCP on stdio for an MCP client (relays to the daemon).",
-            "mcp config", "Print MCP client configuration for Claude Code, Codex, Gemini CLI.",
-            "mcp test", "Start the server, initialize, list the tools and report.");
-    fprintf(out, "  %-18s %s\n  %-18s %s\n", "config",
-            "Show or change settings: config show|set|reset|path|keys.", "version",
-            "Print the version.");
+    fprintf(out, "\nmore:\n");
+    for (size_t i = 0; i < sizeof cli_local_commands / sizeof cli_local_commands[0]; i++) {
+        fprintf(out, "  %-18s %s\n", cli_local_commands[i].words, cli_local_commands[i].summary);
+    }
+    fprintf(out, "\nRun 'beat <command> --help' for a command's options.\n"
+                 "State lives in $BACKBEAT_HOME (default ~/.backbeat).\n");
 }
 
 static const struct op *
@@ -392,7 +407,13 @@ cli_daemon_stop(const char *home, bool kill_tasks)
     }
     int64_t deadline = clock_mono_ms() + 30000;
     while (clock_mono_ms() < deadline) {
-        cli_daemon_pid(home, &running);
+        /* Wait for that process to end: a client may start a new daemon meanwhile. */
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            running = false;
+        } else {
+            cli_daemon_pid(home, &running);
+            running = running || kill((pid_t)pid, 0) == 0;
+        }
         if (!running) {
             printf("daemon stopped (pid %ld)%s\n", pid,
                    kill_tasks ? "; running tasks were cancelled"

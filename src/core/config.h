@@ -45,12 +45,13 @@ const json_t *config_agents(const struct config *c);
  * using the default 4"). NULL-terminated, borrowed for c's lifetime; empty when all is well. */
 const char *const *config_problems(const struct config *c);
 /* {"path", "keys":[{key, value, source ("default", "file", "env:NAME"), default, env, type,
- * unit, range, description, live, problem?}], "agents":{...apiKey masked}, "problems":[...]}.
- * New reference. */
+ * unit, range, description, live, problem?}], "agents":{...the checked agents, apiKey, secret
+ * env values and a baseUrl's password masked}, "problems":[...]}. New reference. */
 json_t *config_show_json(const struct config *c);
 /* What changed from old to new, one line per key ("timeout: 1800000 -> 60000 (file)"), with
- * "(needs a daemon restart)" appended for keys that are not live. NULL-terminated, owned:
- * free with strv_free. Empty (not NULL) when nothing changed. */
+ * "(needs a daemon restart)" appended for keys that are not live, then one line per agent
+ * added, removed or changed ("agents.claude: changed", never the values). NULL-terminated,
+ * owned: free with strv_free. Empty (not NULL) when nothing changed. */
 char **config_diff(const struct config *old, const struct config *new);
 
 /* home/config.json; caller frees. */

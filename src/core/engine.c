@@ -40,6 +40,7 @@
 
 struct queue_item {
     char id[TASK_ID_LEN + 1];
+    char agent[RESOURCES_TYPE_MAX]; /* per-agent caps are decided without loading the task */
     struct queue_item *next;
 };
 
@@ -152,10 +153,11 @@ engine_notify(struct engine *eng, const struct task *t)
 }
 
 static void
-queue_push(struct queue *q, const char *id)
+queue_push(struct queue *q, const struct task *t)
 {
     struct queue_item *it = xcalloc(1, sizeof *it);
-    str_copy(it->id, id, sizeof it->id);
+    str_copy(it->id, t->id, sizeof it->id);
+    str_copy(it->agent, t->agent ? t->agent : "", sizeof it->agent);
     if (q->tail) {
         q->tail->next = it;
     } else {
@@ -166,10 +168,11 @@ queue_push(struct queue *q, const char *id)
 }
 
 static void
-queue_push_front(struct queue *q, const char *id)
+queue_push_front(struct queue *q, const struct task *t)
 {
     struct queue_item *it = xcalloc(1, sizeof *it);
-    str_copy(it->id, id, sizeof it->id);
+    str_copy(it->id, t->id, sizeof it->id);
+    str_copy(it->agent, t->agent ? t->agent : "", sizeof it->agent);
     it->next = q->head;
     q->head = it;
     if (q->tail == NULL) {
@@ -207,7 +210,7 @@ static void
 engine_enqueue(struct engine *eng, const struct task *t)
 {
     int p = t->priority >= 0 && t->priority <= 2 ? t->priority : 2;
-    queue_push(&eng->queue[p], t->id);
+    queue_push(&eng->queue[p], t);
     rt_defer(eng->rt, engine_dispatch, eng);
 }
 
@@ -707,6 +710,16 @@ engine_run_new(struct engine *eng, const struct task *t, const char *dir)
     str_copy(r->id, t->id, sizeof r->id);
     r->dir = xstrdup(dir);
     r->format = d ? d->format : AGENT_FORMAT_TEXT;
+    if (d == NULL) {
+        /* A user-defined agent reads its stream with the parser its config names, also when
+         * a restarted daemon re-adopts it. */
+        struct agent_conf ac;
+        struct err e;
+        if (config_agent_conf(eng->config, t->agent, &ac, &e) == 0) {
+            r->format = ac.cfg.format;
+        }
+        agent_conf_fini(&ac);
+    }
     r->started_mono = clock_mono_ms();
     str_copy(r->agent, t->agent ? t->agent : "", sizeof r->agent);
     agent_report_init(&r->report);
@@ -817,8 +830,7 @@ engine_start_task(struct engine *eng, struct task *t)
         /* Not started: it keeps its place at the head of its queue and is tried again at
          * the next dispatch (a locked database passes). */
         log_error("engine: start task %s: %s", t->id, e.msg);
-        queue_push_front(&eng->queue[t->priority >= 0 && t->priority <= 2 ? t->priority : 2],
-                         t->id);
+        queue_push_front(&eng->queue[t->priority >= 0 && t->priority <= 2 ? t->priority : 2], t);
         task_free(t);
         goto out;
     }
@@ -968,11 +980,8 @@ engine_admit(struct engine *eng, const struct task *t, char **why)
                          (long long)s.max_workers);
         return false;
     }
-    /* HOOK(agents): the per-agent limit goes here, before the machine is sampled:
-     *     if (!agents_can_start(c, t->agent, engine_running_of_agent(eng, t->agent), why)) {
-     *         return false;
-     *     }
-     * Its *why is shown as waitingReason like the others. */
+    /* Per-agent caps (maxConcurrent) are checked by engine_dispatch before this, on each
+     * queued task, so a capped agent does not hold back the others. */
     engine_res_refresh(eng, false);
     return resources_decide(eng->res, &s, t->agent, clock_mono_ms(), why);
 }
@@ -993,46 +1002,86 @@ engine_set_waiting(struct engine *eng, char *why)
     eng->waiting_reason = why;
 }
 
+/* Removes an item from a queue, given the item before it (NULL for the head). */
+static void
+queue_unlink(struct queue *q, struct queue_item *prev, struct queue_item *it)
+{
+    if (prev) {
+        prev->next = it->next;
+    } else {
+        q->head = it->next;
+    }
+    if (q->tail == it) {
+        q->tail = prev;
+    }
+    q->len--;
+    free(it);
+}
+
+/* Starts queued tasks while admission allows: highest priority first, FIFO within one. A
+ * task whose agent is at its maxConcurrent is passed over (its place kept), so one capped
+ * agent never holds back the others; the machine-wide limits stop the whole queue. */
 static void
 engine_dispatch(void *arg)
 {
     struct engine *eng = arg;
-    char id[TASK_ID_LEN + 1];
     struct err e;
 
     if (eng->stopping) {
         return;
     }
     for (;;) {
-        int p = 0;
-        while (p < 3 && eng->queue[p].head == NULL) {
-            p++;
+        char *capped = NULL; /* why the first passed-over task waits */
+        bool started = false, blocked = false;
+        for (int p = 0; p < 3 && !started && !blocked; p++) {
+            struct queue_item *prev = NULL, *it = eng->queue[p].head;
+            while (it != NULL) {
+                char *why = NULL;
+                if (!config_agent_can_start(eng->config, it->agent,
+                                            engine_running_of_agent(eng, it->agent), &why)) {
+                    if (capped == NULL) {
+                        capped = why;
+                    } else {
+                        free(why);
+                    }
+                    prev = it;
+                    it = it->next;
+                    continue;
+                }
+                struct task *t = store_task_load(eng->store, it->id, &e);
+                if (t == NULL && e.code != ERR_NOTFOUND) {
+                    /* The store cannot answer now (locked, disk full): retry at the next
+                     * sample. */
+                    free(capped);
+                    capped = xasprintf("store: %s", e.msg);
+                    blocked = true;
+                    break;
+                }
+                if (t == NULL || t->status != TASK_QUEUED) {
+                    struct queue_item *next = it->next;
+                    queue_unlink(&eng->queue[p], prev, it); /* gone, or cancelled meanwhile */
+                    it = next;
+                    task_free(t);
+                    continue;
+                }
+                if (!engine_admit(eng, t, &why)) {
+                    task_free(t);
+                    free(capped);
+                    capped = why;
+                    blocked = true;
+                    break;
+                }
+                queue_unlink(&eng->queue[p], prev, it);
+                engine_start_task(eng, t);
+                started = true;
+                break;
+            }
         }
-        if (p == 3) {
-            engine_set_waiting(eng, NULL);
+        if (!started) {
+            engine_set_waiting(eng, capped);
             break;
         }
-        /* Decide on the head before taking it off the queue: if it must wait, it stays first. */
-        str_copy(id, eng->queue[p].head->id, sizeof id);
-        struct task *t = store_task_load(eng->store, id, &e);
-        if (t == NULL && e.code != ERR_NOTFOUND) {
-            /* The store cannot answer now (locked, disk full): try again at the next sample. */
-            engine_set_waiting(eng, xasprintf("store: %s", e.msg));
-            break;
-        }
-        if (t == NULL || t->status != TASK_QUEUED) {
-            queue_pop(&eng->queue[p], id); /* gone, or cancelled while waiting */
-            task_free(t);
-            continue;
-        }
-        char *why = NULL;
-        if (!engine_admit(eng, t, &why)) {
-            task_free(t);
-            engine_set_waiting(eng, why);
-            break;
-        }
-        queue_pop(&eng->queue[p], id);
-        engine_start_task(eng, t);
+        free(capped);
     }
     engine_res_timer_update(eng);
 }
@@ -1138,6 +1187,11 @@ engine_reload_config(struct engine *eng)
     for (const char *const *p = config_problems(c); p && *p; p++) {
         log_warn("config: %s", *p);
     }
+    char **changed = config_diff(eng->config, c);
+    for (char **p = changed; p && *p; p++) {
+        log_info("config: %s", *p);
+    }
+    strv_free(changed);
     config_free(eng->config);
     eng->config = c;
     rt_defer(eng->rt, engine_dispatch, eng);
@@ -1355,7 +1409,7 @@ engine_start(struct engine *eng, struct err *e)
         struct task *t = store_task_load(eng->store, *id, e);
         if (t != NULL) {
             int p = t->priority >= 0 && t->priority <= 2 ? t->priority : 2;
-            queue_push(&eng->queue[p], t->id);
+            queue_push(&eng->queue[p], t);
             task_free(t);
         }
     }

@@ -623,6 +623,10 @@ ops_configure_agent(struct op_ctx *ctx, const json_t *args, json_t **result, str
         rc = ops_configure_reset(ctx, cfg, agent, result, e);
     } else {
         json_t *o = ops_agent_status(cfg, agent, ctx->client_env);
+        if (o == NULL) {
+            err_set(e, ERR_INTERNAL, "agent: cannot read the settings of %s", agent);
+            goto out;
+        }
         json_object_set_new(o, "success", json_true());
         json_set_str(o, "agent", agent);
         json_set_str(o, "method", json_get_str(o, "authMethod"));

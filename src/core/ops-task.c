@@ -934,7 +934,8 @@ const struct op op_delegate = {
     .title = "Delegate a task to a background agent",
     .summary = "Queue a prompt for a background coding agent and return its task id.",
     .description =
-        "Hands a prompt to a background coding agent (claude, codex or gemini) and returns at "
+        "Hands a prompt to a background coding agent (claude, codex, gemini or one defined in "
+        "config) and returns at "
         "once with a taskId, once the task is safely stored. The agent runs in "
         "workingDirectory (default: your working directory) while you keep working; tasks "
         "survive this session. Follow it with TaskStatus, TaskLogs or WaitForTask. Use "

@@ -27,7 +27,7 @@
 #define RESOURCES_SCAN_MAX   65536
 #define RESOURCES_GROUPS_MAX 1024
 /* Bytes of an agent type name kept (longer names are cut: they only key the cost table). */
-#define RESOURCES_TYPE_MAX 32
+#define RESOURCES_TYPE_MAX 33 /* an agent name of up to 32 bytes, and its NUL */
 /* Agent types whose cost is learned; more share the prior. */
 #define RESOURCES_COSTS_MAX 64
 /* What one agent is assumed to cost before any of its type was measured here: Claude Code

@@ -211,7 +211,9 @@ relay_connect(struct relay *r)
     return 0;
 }
 
-/* The daemon connection broke: fail what was in flight, then reconnect. */
+/* The daemon connection broke: fail what was in flight. The next message from the client
+ * reconnects (starting the daemon if needed) and replays the handshake; reconnecting at once
+ * would undo a deliberate `beat daemon stop`. */
 static void
 relay_drop(struct relay *r)
 {
@@ -234,8 +236,7 @@ relay_drop(struct relay *r)
     }
     r->ninflight = 0;
     if (!r->stdin_eof) {
-        log_warn("mcp relay: lost the daemon connection; reconnecting");
-        relay_connect(r);
+        log_warn("mcp relay: lost the daemon connection; reconnecting at the next request");
     }
 }
 

@@ -249,8 +249,10 @@ rt_proc_spawn(struct rt *rt, const char *exe, const char *dir, rt_fn on_exit, vo
     int rc = uv_spawn(rt->loop, &p->h.process, &opts);
     close(log_fd);
     if (rc != 0) {
+        /* A failed uv_spawn still initialised the handle: it is freed in its close callback. */
         err_set(e, ERR_IO, "start supervisor %s: %s", exe, uv_strerror(rc));
-        free(p);
+        p->freed = true;
+        uv_close((uv_handle_t *)&p->h.process, rt_proc_close_cb);
         return NULL;
     }
     *pid_out = p->h.process.pid;

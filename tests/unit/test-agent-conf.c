@@ -18,6 +18,7 @@
 /* clang-format on */
 
 #include "agents/agent.h"
+#include "util/fsutil.h"
 #include "util/str.h"
 #include "util/xmalloc.h"
 
@@ -503,6 +504,33 @@ test_build_user_bad(void **state)
     free(conf);
 }
 
+/* docs/configuration.md describes every field, in its table. */
+static void
+test_docs_list_every_field(void **state)
+{
+    (void)state;
+    const char *fixtures = getenv("BEAT_FIXTURES");
+    if (fixtures == NULL) {
+        fail_msg("BEAT_FIXTURES is not set (run through ctest)");
+    }
+    char *path = xasprintf("%s/../../docs/configuration.md", fixtures);
+    size_t len;
+    struct err e = { 0 };
+    char *doc = fs_read_file(path, 1 << 20, &len, &e);
+    if (doc == NULL) {
+        fail_msg("%s", e.msg);
+    }
+    for (const char *const *f = agent_conf_fields(); *f; f++) {
+        char *row = xasprintf("\n| `%s` |", *f);
+        if (strstr(doc, row) == NULL) {
+            fail_msg("docs/configuration.md has no table row for agents field %s", *f);
+        }
+        free(row);
+    }
+    free(doc);
+    free(path);
+}
+
 int
 main(void)
 {
@@ -518,6 +546,7 @@ main(void)
         cmocka_unit_test(test_build_user),
         cmocka_unit_test(test_build_user_extra_args_placement),
         cmocka_unit_test(test_build_user_bad),
+        cmocka_unit_test(test_docs_list_every_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -343,15 +343,15 @@ test_session_logging(void **state)
     assert_int_equal(c.n, 0);
     json_decref(assert_result(feed(s, &c, INIT_LINE("0", "2025-11-25")), "0"));
 
-    /* The default threshold is warning. */
+    /* The default threshold is info: task lifecycle events reach every client. */
     capture_clear(&c);
-    mcp_session_notify_log(s, "info", "backbeat", data);
+    mcp_session_notify_log(s, "debug", "backbeat", data);
     assert_int_equal(c.n, 0);
-    mcp_session_notify_log(s, "warning", "backbeat", data);
+    mcp_session_notify_log(s, "info", "backbeat", data);
     assert_int_equal(c.n, 1);
     assert_string_equal(c.lines[0],
                         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{"
-                        "\"level\":\"warning\",\"logger\":\"backbeat\",\"data\":{\"event\":"
+                        "\"level\":\"info\",\"logger\":\"backbeat\",\"data\":{\"event\":"
                         "\"task.completed\"}}}");
     capture_clear(&c);
     mcp_session_notify_log(s, "bogus", "backbeat", data);
@@ -1200,12 +1200,14 @@ test_relay_scripted(void **state)
     assert_string_equal(l, call);
     free(l);
 
-    /* The daemon restarts with call 5 in flight: the client hears so, and the relay redoes
-     * the handshake on the new connection without showing its answer. */
+    /* The daemon restarts with call 5 in flight: the client hears so. The next request
+     * reconnects, and the relay redoes the handshake on the new connection first, without
+     * showing its answer. */
     close(d1);
     buf_fini(&dr.acc);
     assert_error(reader_json(&rp.out), "5", JSONRPC_INTERNAL_ERROR,
                  "backbeat daemon restarted; please retry");
+    write_line(rp.in, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\"}");
     int d2 = accept_within(lfd);
     dr.fd = d2;
     buf_init(&dr.acc);
@@ -1221,7 +1223,6 @@ test_relay_scripted(void **state)
     assert_string_equal(l, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");
     free(l);
 
-    write_line(rp.in, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\"}");
     l = reader_line(&dr);
     assert_string_equal(l, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\"}");
     free(l);
@@ -1289,10 +1290,10 @@ test_relay_end(void **state)
     close(d);
     buf_fini(&dr.acc);
     assert_error(reader_json(&rp.out), "0", JSONRPC_INTERNAL_ERROR, "please retry");
+    write_line(rp.in, INIT_LINE("1", "2025-11-25"));
     d = accept_within(lfd);
     dr.fd = d;
     buf_init(&dr.acc);
-    write_line(rp.in, INIT_LINE("1", "2025-11-25"));
     init = reader_json(&dr);
     assert_int_equal(json_get_int(init, "id", -1), 1);
     json_decref(init);
