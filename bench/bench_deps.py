@@ -22,7 +22,7 @@ import subprocess
 import time
 
 from benchlib import (Bench, build_dir, call_msg, log, median, ms, percentile, pipeline, report,
-                      tool_result, wait_for)
+                      tool_result)
 
 CHAIN = 1000
 LEAVES = 988

@@ -13,7 +13,7 @@ import os
 import time
 
 from benchlib import (Bench, build_dir, call_msg, line, log, median, mono_ns, ms, percentile,
-                      report, wait_for)
+                      report)
 
 RUNS = 100
 WARMUP = 5

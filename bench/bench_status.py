@@ -18,22 +18,37 @@ STATUS_RUNS = 50
 RSS_BUDGET_KIB = 16 * 1024
 
 
-def time_status(b):
-    """Wall times (ns) of the `beat status` process, list view (50 newest tasks)."""
-    r = b.run("status")
-    if len(r.stdout.splitlines()) < 51:
-        raise RuntimeError(f"beat status listed too little:\n{r.stdout}")
-    return [b.spawn_ns("status") for _ in range(5 + STATUS_RUNS)][5:]
-
-
-def spawn_floor():
+def true_ns():
     """Wall time (ns) of spawning /bin/true the same way: what any process costs here."""
+    t0 = time.perf_counter_ns()
+    os.waitpid(os.posix_spawn("/bin/true", ["true"], os.environ), 0)
+    return time.perf_counter_ns() - t0
+
+
+def time_status(b, *args):
+    """Wall times (ns) of the `beat status` process (list view, 50 newest tasks by default),
+    and of /bin/true spawned between them, so both see the same machine load."""
+    r = b.run("status", *args)
+    if not args and len(r.stdout.splitlines()) < 51:
+        raise RuntimeError(f"beat status listed too little:\n{r.stdout}")
+    status, floor = [], []
+    for i in range(5 + STATUS_RUNS):
+        s, f = b.spawn_ns("status", *args), true_ns()
+        if i >= 5:
+            status.append(s)
+            floor.append(f)
+    return status, floor
+
+
+def time_list_call(c):
+    """Wall times (ns) of the list view's TaskStatus call on the socket: the daemon's part."""
     out = []
-    for _ in range(5 + STATUS_RUNS):
+    for i in range(5 + STATUS_RUNS):
         t0 = time.perf_counter_ns()
-        os.waitpid(os.posix_spawn("/bin/true", ["true"], os.environ), 0)
-        out.append(time.perf_counter_ns() - t0)
-    return out[5:]
+        c.call("TaskStatus", {})
+        if i >= 5:
+            out.append(time.perf_counter_ns() - t0)
+    return out
 
 
 def main():
@@ -56,13 +71,16 @@ def main():
         report(f"store-{K}-delegate", ms(t1 - t0), "ms", "none", None,
                f"{TASKS - 1} DelegateTask pipelined on one connection")
 
-        f = spawn_floor()
-        report("spawn-floor-p50", ms(median(f)), "ms", "none", None,
-               "posix_spawn + wait of /bin/true, the floor under `beat status`")
-        st = time_status(b)
+        del rs, msgs
+        st, floor = time_status(b)
+        report("spawn-floor-p50", ms(median(floor)), "ms", "none", None,
+               "posix_spawn + wait of /bin/true between the runs: the floor under `beat status`")
         report(f"status-{K}-queued-p50", ms(median(st)), "ms", "< 5 ms", median(st) < 5e6,
                f"`beat status` list view, 1 running + {TASKS - 1} queued")
         report(f"status-{K}-queued-p99", ms(percentile(st, 99)), "ms", "none", None)
+        lc = time_list_call(c)
+        report(f"status-{K}-queued-socket-p50", ms(median(lc)), "ms", "none", None,
+               "the same TaskStatus call on the socket, without the CLI process")
         mem = b.proc_status()
         report(f"daemon-rss-{K}-queued", mem["VmRSS"] / 1024, "MiB", "< 16 MiB",
                mem["VmRSS"] < RSS_BUDGET_KIB, f"VmHWM {mem['VmHWM'] / 1024:.1f} MiB")
@@ -79,13 +97,16 @@ def main():
             raise RuntimeError(f"some tasks did not complete: {json.dumps(counts)}")
         report(f"run-{K}-throughput", TASKS / ((t1 - t0) / 1e9), "tasks/s", "none", None,
                "bench-agent, maxWorkers 8")
+        lc = time_list_call(c)
         c.close()
 
-        st = time_status(b)
+        st, _ = time_status(b)
         report(f"status-{K}-done-p50", ms(median(st)), "ms", "< 5 ms", median(st) < 5e6,
                f"`beat status` list view, {TASKS} completed tasks")
         report(f"status-{K}-done-p99", ms(percentile(st, 99)), "ms", "none", None)
-        one = [b.spawn_ns("status", "--limit", "1") for _ in range(5 + STATUS_RUNS)][5:]
+        report(f"status-{K}-done-socket-p50", ms(median(lc)), "ms", "none", None,
+               "the same TaskStatus call on the socket, without the CLI process")
+        one, _ = time_status(b, "--limit", "1")
         report(f"status-{K}-done-limit1-p50", ms(median(one)), "ms", "none", None,
                "`beat status --limit 1`: the fixed part of the list view's cost")
         mem = b.proc_status()

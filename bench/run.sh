@@ -3,11 +3,11 @@
 # Benchmarks report; they are not tests: over budget still exits 0. A benchmark that cannot run
 # (a crash, a task that never ends) exits non-zero.
 #
-#   bench/run.sh BUILD_DIR [status|mcp|exec|deps ...]     (default: all four)
+#   bench/run.sh BUILD_DIR [NAME ...]     runs bench/bench_NAME.py; default: every one of them
 set -uo pipefail
 
 if [ $# -lt 1 ]; then
-    echo "usage: $0 BUILD_DIR [status|mcp|exec|deps ...]" >&2
+    echo "usage: $0 BUILD_DIR [NAME ...]   (NAME: a bench/bench_NAME.py)" >&2
     exit 2
 fi
 build=$(cd "$1" && pwd) || exit 2
@@ -15,7 +15,13 @@ shift
 here=$(cd "$(dirname "$0")" && pwd)
 benches=("$@")
 if [ ${#benches[@]} -eq 0 ]; then
+    # The core figures first (the long 10,000-task one last of them), then any others.
     benches=(mcp exec deps status)
+    for f in "$here"/bench_*.py; do
+        n=$(basename "$f" .py)
+        n=${n#bench_}
+        case " ${benches[*]} " in *" $n "*) ;; *) benches+=("$n") ;; esac
+    done
 fi
 
 if [ ! -x "$build/beat" ]; then
@@ -50,7 +56,7 @@ for b in "${benches[@]}"; do
         failed+=("$b")
         continue
     fi
-    echo "== $b"
+    echo "== $b (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     t0=$(date +%s)
     if ! (cd "$here" && python3 "$script" "$build") | tee -a "$out"; then
         failed+=("$b")

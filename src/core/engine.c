@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/engine.h"
 #include "core/enrich.h"
+#include "core/graph.h"
 #include "core/output.h"
 #include "core/resources.h"
 #include "core/sched.h"
@@ -1544,6 +1545,47 @@ engine_task_dir(struct engine *eng, const char *id)
     return xasprintf("%s/%s", eng->out_dir, id);
 }
 
+static int
+engine_graph_add_cb(void *arg, const char *task_id, const char *dep_id)
+{
+    graph_add(arg, task_id, dep_id);
+    return 0;
+}
+
+/* Refuses edges that would make a task wait, directly or through others, on itself. */
+static int
+engine_check_cycle(struct engine *eng, const char *id, char *const *deps, struct err *e)
+{
+    char **dependents = NULL;
+    for (char *const *d = deps; *d; d++) {
+        if (strcmp(*d, id) == 0) {
+            return err_set(e, ERR_INVALID, "dependsOn: a task cannot depend on itself (%s -> %s)",
+                           id, id);
+        }
+    }
+    /* A cycle through id needs a task that depends on id: for a new task there is none, and
+     * the whole graph need not be read. */
+    if (store_dep_dependents(eng->store, id, &dependents, e) != 0) {
+        return -1;
+    }
+    bool none = dependents == NULL || dependents[0] == NULL;
+    strv_free(dependents);
+    if (none) {
+        return 0;
+    }
+    struct graph *g = graph_new();
+    int rc = store_dep_each_open(eng->store, engine_graph_add_cb, g, e);
+    if (rc == 0) {
+        char *cycle = graph_find_cycle(g, id, deps);
+        if (cycle != NULL) {
+            rc = err_set(e, ERR_INVALID, "dependsOn: would create a dependency cycle: %s", cycle);
+            free(cycle);
+        }
+    }
+    graph_free(g);
+    return rc;
+}
+
 /* Submits a task. */
 int
 engine_task_submit(struct engine *eng, struct task *t, char *const *deps, struct err *e)
@@ -1559,7 +1601,8 @@ engine_task_submit(struct engine *eng, struct task *t, char *const *deps, struct
         goto fail;
     }
     if (deps && deps[0]) {
-        if (store_dep_add(eng->store, t->id, deps, t->created_at, e) != 0 ||
+        if (engine_check_cycle(eng, t->id, deps, e) != 0 ||
+            store_dep_add(eng->store, t->id, deps, t->created_at, e) != 0 ||
             store_dep_unmet(eng->store, t->id, &unmet, e) != 0) {
             goto fail;
         }

@@ -369,6 +369,34 @@ op_input_schema(const struct op *op)
     return op_schema_object(op->args);
 }
 
+/* Gives every property of a schema (recursively) a description from op_field_docs. */
+static void
+op_describe_fields(json_t *schema)
+{
+    if (!json_is_object(schema)) {
+        return;
+    }
+    const char *key;
+    json_t *p;
+    json_object_foreach(json_object_get(schema, "properties"), key, p) {
+        if (json_is_object(p) && json_object_get(p, "description") == NULL) {
+            for (const struct op_field_doc *d = op_field_docs; d->name; d++) {
+                if (strcmp(d->name, key) == 0) {
+                    json_object_set_new(p, "description", json_string(d->description));
+                    break;
+                }
+            }
+        }
+        op_describe_fields(p);
+    }
+    op_describe_fields(json_object_get(schema, "items"));
+    size_t i;
+    json_t *alt;
+    json_array_foreach(json_object_get(schema, "anyOf"), i, alt) {
+        op_describe_fields(alt);
+    }
+}
+
 /* Widens an operation's success schema so its error results validate too: clients such as
  * the TypeScript SDK and gemini check structuredContent against outputSchema even when
  * isError is set. Success keeps its required fields; an error needs error and code. Takes
@@ -396,6 +424,7 @@ op_output_schema(json_t *success)
                                0, "required", "success", "error", "code");
     json_object_set_new(success, "required", json_pack("[s]", "success"));
     json_object_set_new(success, "anyOf", json_pack("[o, o]", ok, failed));
+    op_describe_fields(success);
     return success;
 }
 

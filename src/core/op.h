@@ -97,6 +97,14 @@ struct op {
     int (*check)(const json_t *args, struct err *e);
 };
 
+/* Descriptions of result fields by name (core/ops-fields.c), { NULL }-terminated: filled into
+ * every outputSchema property that has none. */
+struct op_field_doc {
+    const char *name;
+    const char *description;
+};
+extern const struct op_field_doc op_field_docs[];
+
 /* The table, sorted by name; NULL-terminated. */
 extern const struct op *const op_table[];
 

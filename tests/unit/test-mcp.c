@@ -509,14 +509,16 @@ fake_daemon_main(void)
         dup2(log_fd, 2);
         close(log_fd);
     }
+    int rc = 1;
     int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        return 3;
+        rc = 3; /* another one owns the home, like the real daemon */
+        goto out;
     }
     char pid[32];
     int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
-        return 1;
+        goto out;
     }
     FILE *starts = fopen(starts_path, "a");
     if (starts != NULL) {
@@ -529,15 +531,16 @@ fake_daemon_main(void)
     uv_loop_init(&loop);
     fake_server = mcp_server_start(&loop, sock_path, NULL, &e);
     if (fake_server == NULL) {
-        return 1;
+        goto out;
     }
     uv_signal_init(&loop, &fake_sigterm);
     uv_signal_init(&loop, &fake_sigusr1);
     uv_signal_start(&fake_sigterm, fake_signal_cb, SIGTERM);
     uv_signal_start(&fake_sigusr1, fake_signal_cb, SIGUSR1);
     uv_run(&loop, UV_RUN_DEFAULT);
-    int rc = uv_loop_close(&loop) == 0 ? 0 : 2;
+    rc = uv_loop_close(&loop) == 0 ? 0 : 2;
     unlink(sock_path);
+out:
     free(lock_path);
     free(sock_path);
     free(starts_path);

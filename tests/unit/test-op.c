@@ -214,6 +214,38 @@ test_cli_parse(void **state)
     assert_non_null(strstr(e.msg, "--priority: needs a value"));
 }
 
+/* Every field of every result is described for the model (anyOf branches only restate). */
+static void
+check_described(json_t *schema, const char *tool, const char *path)
+{
+    const char *key;
+    json_t *p;
+    json_object_foreach(json_object_get(schema, "properties"), key, p) {
+        if (json_object_get(p, "description") == NULL && strcmp(path, "anyOf") != 0) {
+            fail_msg("%s: output field %s.%s has no description (add it to core/ops-fields.c)",
+                     tool, path, key);
+        }
+        check_described(p, tool, key);
+    }
+    if (json_object_get(schema, "items")) {
+        check_described(json_object_get(schema, "items"), tool, path);
+    }
+}
+
+static void
+test_output_fields_described(void **state)
+{
+    (void)state;
+    json_t *list = op_tools_list();
+    json_t *tools = json_object_get(list, "tools");
+    for (size_t i = 0; i < json_array_size(tools); i++) {
+        json_t *t = json_array_get(tools, i);
+        check_described(json_object_get(t, "outputSchema"), json_string_value(
+                        json_object_get(t, "name")), "");
+    }
+    json_decref(list);
+}
+
 static void
 test_schema_matches_validator(void **state)
 {
@@ -251,6 +283,7 @@ main(void)
         cmocka_unit_test(test_validate_prompt_limit),
         cmocka_unit_test(test_cli_parse),
         cmocka_unit_test(test_schema_matches_validator),
+        cmocka_unit_test(test_output_fields_described),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
