@@ -175,36 +175,12 @@ agent_conf_field_rule(const char *field)
     return f ? f->rule : NULL;
 }
 
-/* What kind of JSON value v is, for "got ..." in messages. */
-static const char *
-agent_conf_kind_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "a value";
-}
-
 /* Appends " (got ...)": the value itself, bounded and printable, unless the field is quiet. */
 static void
 agent_conf_got(struct buf *b, const struct agent_conf_field *f, const json_t *v)
 {
     if ((f->flags & AGENT_CONF_QUIET) || !(json_is_string(v) || json_is_integer(v))) {
-        buf_printf(b, " (got %s)", agent_conf_kind_name(v));
+        buf_printf(b, " (got %s)", json_kind_name(v));
         return;
     }
     char *text = json_dump_compact(v);
@@ -391,7 +367,7 @@ agent_conf_check_env(const char *agent, const struct agent_conf_field *f, const 
             return err_set(e, ERR_INVALID,
                            "agents.%s.env.%s: must be a string without NUL bytes, shorter than "
                            "%d bytes (got %s)",
-                           agent, name, AGENT_ARG_MAX, agent_conf_kind_name(val));
+                           agent, name, AGENT_ARG_MAX, json_kind_name(val));
         }
     }
     return 0;
@@ -562,7 +538,7 @@ agent_conf_check(const char *name, const json_t *obj, struct err *e)
     bool builtin = agent_find(name) != NULL;
     if (!json_is_object(obj)) {
         return err_set(e, ERR_INVALID, "agents.%s: must be an object (got %s)", name,
-                       agent_conf_kind_name(obj));
+                       json_kind_name(obj));
     }
     json_object_foreach((json_t *)obj, field, v)
     {

@@ -237,30 +237,6 @@ config_quote_json(struct buf *b, const json_t *v)
     free(text);
 }
 
-/* What kind of JSON value v is, for "got ..." in messages. */
-static const char *
-config_json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "a value";
-}
-
 static const char *
 config_type_name(const struct config_key *k)
 {
@@ -675,7 +651,7 @@ config_apply_agents(struct config *c, const json_t *agents)
         if (!json_is_object(entry)) {
             config_problem(c,
                            "agents.%s in " CONFIG_FILE_NAME " must be an object, not %s; ignored",
-                           name, config_json_kind(entry));
+                           name, json_kind_name(entry));
             continue;
         }
         bool builtin = agent_find(name) != NULL;
@@ -736,7 +712,7 @@ config_apply_file(struct config *c, json_t *root)
             } else {
                 config_problem(
                     c, "agents in " CONFIG_FILE_NAME " must be an object, not %s; ignoring it",
-                    config_json_kind(v));
+                    json_kind_name(v));
             }
             continue;
         }
@@ -776,7 +752,7 @@ config_apply_file(struct config *c, json_t *root)
         buf_adds(&b, " (" CONFIG_FILE_NAME "): ");
         config_rule(&b, k, c->agents);
         if (k->type == CONFIG_INT ? !json_is_integer(v) : !json_is_string(v)) {
-            buf_printf(&b, ", not %s", config_json_kind(v));
+            buf_printf(&b, ", not %s", json_kind_name(v));
         }
         config_fallback(&b, c, idx);
         config_problem_take(c, idx, buf_take(&b));
@@ -831,7 +807,7 @@ config_read_file(struct config *c)
             config_problem(
                 c,
                 "%s must hold a JSON object, not %s; ignoring it, using environment and defaults",
-                c->path, config_json_kind(root));
+                c->path, json_kind_name(root));
             json_decref(root);
             root = NULL;
         }
@@ -1216,7 +1192,7 @@ config_read_for_edit(const char *path, struct err *e)
         err_set(e, ERR_STATE, "%s is not valid JSON (%s); %s", path, re.msg, CONFIG_EDIT_HINT);
     } else if (!json_is_object(root)) {
         err_set(e, ERR_STATE, "%s must hold a JSON object, not %s; %s", path,
-                config_json_kind(root), CONFIG_EDIT_HINT);
+                json_kind_name(root), CONFIG_EDIT_HINT);
         json_decref(root);
         root = NULL;
     }
@@ -1424,7 +1400,7 @@ config_edit_agent(json_t *root, const struct config_edit *ed, bool *changed, str
     json_t *agents = json_object_get(root, "agents");
     if (agents != NULL && !json_is_object(agents)) {
         return err_set(e, ERR_STATE, "agents in " CONFIG_FILE_NAME " is %s, not an object; %s",
-                       config_json_kind(agents), CONFIG_EDIT_HINT);
+                       json_kind_name(agents), CONFIG_EDIT_HINT);
     }
     json_t *entry = agents ? json_object_get(agents, name) : NULL;
     if (ed->value == NULL) {
@@ -1465,7 +1441,7 @@ config_edit_agent(json_t *root, const struct config_edit *ed, bool *changed, str
         return err_set(e, ERR_STATE,
                        "agents.%s in " CONFIG_FILE_NAME " is %s, not an object; set agents.%s to "
                        "an object or reset it first",
-                       name, config_json_kind(entry), name);
+                       name, json_kind_name(entry), name);
     }
     if (entry == NULL && field != NULL && !builtin && strcmp(field, "command") != 0) {
         return err_set(e, ERR_INVALID,

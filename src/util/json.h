@@ -33,4 +33,6 @@ json_t *json_string_bytes(const char *s, size_t n);
 /* The process environment as a JSON object {"NAME":"value"}; new reference. Bounded: at most
  * 1000 variables and 256 KiB, the rest are left out. */
 json_t *json_environ(void);
+/* What kind of value v is, for "got ..." in messages: "a string", "an integer", "null", ... */
+const char *json_kind_name(const json_t *v);
 #endif
