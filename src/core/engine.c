@@ -469,48 +469,43 @@ out:
     return rc;
 }
 
-/* Unblocks the dependents of a completed task whose last dependency this was. */
+/* Unblocks the dependents of a completed task whose last dependency this was: one statement
+ * queues them all; only those continuing from another task are loaded, to enrich their
+ * prompt. */
 static int
 engine_unblock(struct engine *eng, const struct task *dep, struct task ***done, size_t *ndone,
                struct err *e)
 {
-    char **dependents = NULL;
+    struct task **ready = NULL;
     int rc = -1;
-    if (store_dep_dependents(eng->store, dep->id, &dependents, e) != 0) {
+    if (store_dep_unblock(eng->store, dep->id, clock_now_ms(), &ready, e) != 0) {
         return -1;
     }
-    for (char **d = dependents; d && *d; d++) {
-        char **unmet = NULL;
-        struct task *t = store_task_load(eng->store, *d, e);
-        if (t == NULL) {
-            goto out;
-        }
-        if (t->status != TASK_BLOCKED) {
+    for (size_t i = 0; ready && ready[i]; i++) {
+        struct task *t = ready[i];
+        ready[i] = NULL;
+        if (t->continue_from != NULL) {
+            struct task *full = store_task_load(eng->store, t->id, e);
             task_free(t);
-            continue;
-        }
-        if (store_dep_unmet(eng->store, t->id, &unmet, e) != 0) {
-            task_free(t);
-            goto out;
-        }
-        bool ready = unmet == NULL || unmet[0] == NULL;
-        strv_free(unmet);
-        if (!ready) {
-            task_free(t);
-            continue;
-        }
-        engine_enrich(eng, t);
-        if (task_transition(t, TASK_QUEUED, clock_now_ms(), e) != 0 ||
-            store_task_update(eng->store, t, e) != 0) {
-            task_free(t);
-            goto out;
+            if (full == NULL) {
+                goto out;
+            }
+            engine_enrich(eng, full);
+            if (store_task_update(eng->store, full, e) != 0) {
+                task_free(full);
+                goto out;
+            }
+            t = full;
         }
         *done = xrealloc(*done, (*ndone + 1) * sizeof **done);
         (*done)[(*ndone)++] = t;
     }
     rc = 0;
 out:
-    strv_free(dependents);
+    for (size_t i = 0; ready && ready[i]; i++) {
+        task_free(ready[i]);
+    }
+    free(ready);
     return rc;
 }
 
@@ -820,7 +815,7 @@ engine_start_task(struct engine *eng, struct task *t)
     spec_text = json_dump_compact(sj);
     json_decref(sj);
     spec_path = xasprintf("%s/%s", dir, SUPERVISE_SPEC);
-    if (fs_write_atomic(spec_path, spec_text, strlen(spec_text), 0600, &e) != 0) {
+    if (fs_write_quick(spec_path, spec_text, strlen(spec_text), 0600, &e) != 0) {
         engine_fail_start(eng, t, e.msg);
         goto out;
     }

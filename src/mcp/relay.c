@@ -145,13 +145,62 @@ inflight_remove(struct relay *r, const char *id)
     }
 }
 
+/* Reads the id of a line our daemon wrote, without parsing the rest: its encoder always starts
+ * responses with {"jsonrpc":"2.0","id":<id>, and notifications with {"jsonrpc":"2.0","method":.
+ * Returns 1 with the id's JSON text in out, 0 for a notification, -1 when unsure (then the
+ * caller parses the line in full). Large results (tools/list) pass the relay without a parse. */
+static int
+relay_fast_id(const char *line, size_t len, char *out, size_t size)
+{
+    static const char resp[] = "{\"jsonrpc\":\"2.0\",\"id\":";
+    static const char notif[] = "{\"jsonrpc\":\"2.0\",\"method\":";
+    if (len >= sizeof notif - 1 && memcmp(line, notif, sizeof notif - 1) == 0) {
+        return 0;
+    }
+    if (len < sizeof resp || memcmp(line, resp, sizeof resp - 1) != 0) {
+        return -1;
+    }
+    const char *p = line + sizeof resp - 1, *end = line + len, *q = p;
+    if (*q == '"') {
+        for (q++; q < end && *q != '"'; q++) {
+            if (*q == '\\') {
+                q++;
+            }
+        }
+        if (q >= end) {
+            return -1;
+        }
+        q++;
+    } else {
+        while (q < end && (*q == '-' || (*q >= '0' && *q <= '9'))) {
+            q++;
+        }
+    }
+    size_t n = (size_t)(q - p);
+    if (n == 0 || n >= size || q >= end || *q != ',') {
+        return -1;
+    }
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 1;
+}
+
 static void
 relay_daemon_line(void *arg, const char *line, size_t len, bool too_long)
 {
     struct relay *r = arg;
     struct jsonrpc_msg m;
+    char id[512];
     if (too_long) {
         log_warn("mcp relay: dropped an oversized message from the daemon");
+        return;
+    }
+    int fast = relay_fast_id(line, len, id, sizeof id);
+    if (fast == 0 || (fast == 1 && (r->reinit_id == NULL || strcmp(id, r->reinit_id) != 0))) {
+        if (fast == 1) {
+            inflight_remove(r, id);
+        }
+        out_line(&r->to_client, line, len);
         return;
     }
     if (jsonrpc_parse(line, len, &m) == JSONRPC_RESPONSE) {

@@ -20,6 +20,15 @@
     "supervisor_pid, supervisor_start, end_kind, exit_code, signal, reason, session_id, "       \
     "result_text, api_error, input_tokens, output_tokens, cost_usd, stdout_bytes, "             \
     "stderr_bytes, output_truncated, env, client_cwd, queue_seq"
+/* The same for listings, which never show a task's environment: not decoding it keeps a page
+ * of 50 queued tasks (whose env is still stored) cheap. */
+#define STORE_TASK_LIST_COLUMNS                                                                 \
+    "id, prompt, status, priority, agent, working_directory, timeout_ms, max_output_buffer, "   \
+    "model, system_prompt, parent_task_id, retry_of, retry_count, continue_from, resume_mode, " \
+    "resume_session, created_at, updated_at, started_at, completed_at, pid, pgid, proc_start, " \
+    "supervisor_pid, supervisor_start, end_kind, exit_code, signal, reason, session_id, "       \
+    "result_text, api_error, input_tokens, output_tokens, cost_usd, stdout_bytes, "             \
+    "stderr_bytes, output_truncated, NULL, client_cwd, queue_seq"
 
 enum {
     COL_ID,
@@ -92,10 +101,10 @@ static const char store_sql_task_update[] =
 static const char store_sql_task_load[] = "SELECT " STORE_TASK_COLUMNS " FROM tasks WHERE id = ?1";
 static const char store_sql_task_status[] = "SELECT status FROM tasks WHERE id = ?1";
 static const char store_sql_task_list_all[] =
-    "SELECT " STORE_TASK_COLUMNS " FROM tasks "
+    "SELECT " STORE_TASK_LIST_COLUMNS " FROM tasks "
     "ORDER BY created_at DESC, queue_seq DESC LIMIT ?1 OFFSET ?2";
 static const char store_sql_task_list_status[] =
-    "SELECT " STORE_TASK_COLUMNS " FROM tasks WHERE status = ?3 "
+    "SELECT " STORE_TASK_LIST_COLUMNS " FROM tasks WHERE status = ?3 "
     "ORDER BY created_at DESC, queue_seq DESC LIMIT ?1 OFFSET ?2";
 /* Counts come from task_status_counts, kept by triggers (see store-schema.c). */
 static const char store_sql_task_count_all[] = "SELECT SUM(n) FROM task_status_counts";

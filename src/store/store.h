@@ -52,7 +52,8 @@ struct task_filter {
 /* Loads tasks newest first (created_at DESC, then queue_seq DESC: insertion order breaks ties
  * within a millisecond). *out is a NULL-terminated array of owned tasks (free each with
  * task_free, then the array with free). *total (total may be NULL) is the number of tasks
- * matching the filter without limit/offset. Prompts are loaded in full. A bad filter is
+ * matching the filter without limit/offset. Prompts are loaded in full, environments never
+ * (t->env stays NULL: listings show none). A bad filter is
  * ERR_INVALID naming the field. Uses an index: cost follows limit + offset, not the table. */
 int store_task_list(struct store *st, const struct task_filter *f, struct task ***out,
                     int64_t *total, struct err *e);
@@ -78,6 +79,12 @@ int store_dep_list(struct store *st, const char *task_id, char ***out, struct er
 int store_dep_dependents(struct store *st, const char *task_id, char ***out, struct err *e);
 /* The dependencies of task that are not yet completed (NULL-terminated, strv_free). */
 int store_dep_unmet(struct store *st, const char *task_id, char ***out, struct err *e);
+/* Moves every blocked dependent of dep_id whose dependencies have all completed to queued, in
+ * one statement (call it after dep_id itself is recorded completed, in the same transaction).
+ * *out is a NULL-terminated array (NULL when none) of partial tasks holding id, status,
+ * priority, agent, continue_from, queue_seq and updated_at; free each with task_free. */
+int store_dep_unblock(struct store *st, const char *dep_id, int64_t now, struct task ***out,
+                      struct err *e);
 /* Marks the still-pending edges pointing at dep_id resolved with the dep's final status name
  * (completed | failed | cancelled, else ERR_INVALID). */
 int store_dep_resolve(struct store *st, const char *dep_id, const char *resolution, int64_t now,

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,9 +39,26 @@ fs_mkdir_p(const char *dir, mode_t mode, struct err *e)
     return rc;
 }
 
+static int fs_write_renamed(const char *path, const void *data, size_t len, mode_t mode,
+                            bool sync, struct err *e);
+
 /* Atomic write: temp file in the same directory, fsync, rename. */
 int
 fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err *e)
+{
+    return fs_write_renamed(path, data, len, mode, true, e);
+}
+
+/* Atomic write without fsync. */
+int
+fs_write_quick(const char *path, const void *data, size_t len, mode_t mode, struct err *e)
+{
+    return fs_write_renamed(path, data, len, mode, false, e);
+}
+
+static int
+fs_write_renamed(const char *path, const void *data, size_t len, mode_t mode, bool sync,
+                 struct err *e)
 {
     char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -63,7 +81,7 @@ fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, str
         p += n;
         left -= (size_t)n;
     }
-    if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, mode) != 0 || (sync && fsync(fd) != 0)) {
         err_sys(e, ERR_IO, "sync %s", tmp);
         goto out;
     }
