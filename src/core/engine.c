@@ -91,6 +91,8 @@ struct engine {
     struct run *runs;
     int running;
     bool stopping;
+    struct task **announce; /* released dependents whose events are still to be sent */
+    size_t nannounce;
     int64_t started_mono;
     char *waiting_reason;
     engine_event_fn event_fn;
@@ -509,6 +511,23 @@ out:
     return rc;
 }
 
+/* Sends the lifecycle events of the tasks engine_finish released, after they had their chance
+ * to be dispatched. */
+static void
+engine_announce(void *arg)
+{
+    struct engine *eng = arg;
+    struct task **v = eng->announce;
+    size_t n = eng->nannounce;
+    eng->announce = NULL;
+    eng->nannounce = 0;
+    for (size_t i = 0; i < n; i++) {
+        engine_notify(eng, v[i]);
+        task_free(v[i]);
+    }
+    free(v);
+}
+
 /* Records a task's end: checkpoint, terminal state, dependency resolution and the cascade,
  * all in one transaction; then notifies and frees the slot. t is consumed. */
 static int
@@ -543,11 +562,17 @@ engine_finish(struct engine *eng, struct task *t, enum task_status status, const
     log_info("engine: task %s %s%s%s", t->id, task_status_name(status), t->reason ? ": " : "",
              t->reason ? t->reason : "");
     engine_notify(eng, t);
+    /* Released dependents are queued now but announced after the next dispatch has run, so
+     * a task with a thousand dependents starts the first of them at once. */
     for (size_t i = 0; i < ntouched; i++) {
         if (touched[i]->status == TASK_QUEUED) {
             engine_enqueue(eng, touched[i]);
+            eng->announce = xrealloc(eng->announce, (eng->nannounce + 1) * sizeof *eng->announce);
+            eng->announce[eng->nannounce++] = touched[i];
+            touched[i] = NULL;
+        } else {
+            engine_notify(eng, touched[i]);
         }
-        engine_notify(eng, touched[i]);
     }
     rc = 0;
 out:
@@ -557,6 +582,9 @@ out:
     free(touched);
     task_free(t);
     rt_defer(eng->rt, engine_dispatch, eng);
+    if (eng->nannounce > 0) {
+        rt_defer(eng->rt, engine_announce, eng); /* runs after engine_dispatch */
+    }
     return rc;
 }
 
