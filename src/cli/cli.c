@@ -113,7 +113,8 @@ cli_find_op(const char *word)
     return NULL;
 }
 
-static bool
+/* True when --help or -h comes before any "--". */
+bool
 cli_wants_help(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
@@ -127,7 +128,8 @@ cli_wants_help(int argc, char **argv)
     return false;
 }
 
-static int
+/* Prints "beat CMD: message" and returns the exit status for the error. */
+int
 cli_fail(const char *cmd, const struct err *e)
 {
     fprintf(stderr, "beat %s: %s\n", cmd, e->msg);

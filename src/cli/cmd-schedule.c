@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "cli/cli.h"
 #include "core/op.h"
 #include "core/ops.h"
 #include "cron/cron.h"
@@ -52,27 +53,6 @@ cmd_schedule_usage(FILE *f)
     fprintf(f, "\n  beat schedule preview <cron> [--timezone TZ] [--from ISO] [--count N]\n"
                "\nRun 'beat schedule <command> --help' for its options.\n"
                "Times are ISO 8601 with Z or an offset; cron rules: docs/scheduling.md.\n");
-}
-
-static int
-cmd_schedule_fail(const char *cmd, const struct err *e)
-{
-    fprintf(stderr, "beat %s: %s\n", cmd, e->msg);
-    return err_exit_status(e->code);
-}
-
-static bool
-cmd_schedule_wants_help(int argc, char **argv)
-{
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0) {
-            return false;
-        }
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            return true;
-        }
-    }
-    return false;
 }
 
 /* Whether an option word of op takes the next word as its value. */
@@ -392,17 +372,17 @@ cmd_schedule_call(const char *home, const char *cmd, const struct op *op, json_t
     bool as_json = json_is_true(json_object_get(args, "json"));
     json_object_del(args, "json");
     if (op_validate(op, args, &e) != 0) {
-        rc = cmd_schedule_fail(cmd, &e);
+        rc = cli_fail(cmd, &e);
         goto out;
     }
     c = rpc_client_open(home, true, &e);
     if (c == NULL) {
-        rc = cmd_schedule_fail(cmd, &e);
+        rc = cli_fail(cmd, &e);
         goto out;
     }
     result = rpc_call_tool(c, op->name, args, -1, NULL, NULL, &e);
     if (result == NULL) {
-        rc = cmd_schedule_fail(cmd, &e);
+        rc = cli_fail(cmd, &e);
         goto out;
     }
     if (as_json) {
@@ -429,7 +409,7 @@ cmd_schedule_with_steps(const char *home, const char *cmd, const struct op *op, 
     json_t *steps = NULL, *args = NULL;
     char **rest = NULL;
     int nrest = 0;
-    if (cmd_schedule_wants_help(argc, argv)) {
+    if (cli_wants_help(argc, argv)) {
         op_cli_help(op, stdout);
         if (bare_prompts) {
             printf("\nEach word is one step's prompt, in order (quote prompts with spaces): beat "
@@ -445,7 +425,7 @@ cmd_schedule_with_steps(const char *home, const char *cmd, const struct op *op, 
         op_cli_parse(op, nrest, rest, &args, &e) != 0) {
         free(rest);
         json_decref(steps);
-        return cmd_schedule_fail(cmd, &e);
+        return cli_fail(cmd, &e);
     }
     free(rest);
     json_object_set_new(args, "steps", steps);
@@ -528,13 +508,13 @@ cmd_schedule_preview(int argc, char **argv)
     const struct tz_zone *z = c ? tz_get(tz, &e) : NULL;
     if (c == NULL || z == NULL) {
         err_wrap(&e, c == NULL ? "cronExpression" : "timezone");
-        rc = cmd_schedule_fail("schedule preview", &e);
+        rc = cli_fail("schedule preview", &e);
         goto out;
     }
     fires = xcalloc((size_t)count, sizeof *fires);
     if (cron_next_n(c, z, now, fires, (size_t)count, &e) != 0) {
         err_wrap(&e, "cronExpression");
-        rc = cmd_schedule_fail("schedule preview", &e);
+        rc = cli_fail("schedule preview", &e);
         goto out;
     }
     char from_iso[32];
@@ -607,7 +587,7 @@ cli_schedule_main(const char *home, int argc, char **argv)
     char cmd[64];
     snprintf(cmd, sizeof cmd, "schedule %s", s->name);
     if (s->op == NULL) {
-        if (cmd_schedule_wants_help(sargc, sargv)) {
+        if (cli_wants_help(sargc, sargv)) {
             printf("usage: beat schedule preview <cron> [--timezone TZ] [--from ISO] [--count N] "
                    "[--json]\n\nPrints the next fire times of a cron expression in a time zone "
                    "(default UTC, from now, 5 times),\ncomputed here without a daemon.\n");
@@ -639,7 +619,7 @@ cli_schedule_main(const char *home, int argc, char **argv)
         free(v);
         return rc;
     }
-    if (cmd_schedule_wants_help(sargc, sargv)) {
+    if (cli_wants_help(sargc, sargv)) {
         op_cli_help(s->op, stdout);
         return 0;
     }
@@ -651,12 +631,12 @@ cli_schedule_main(const char *home, int argc, char **argv)
             err_set(&e, ERR_INVALID,
                     "--step: only with --pipeline (beat schedule create "
                     "--pipeline --step A --step B --cron ...)");
-            return cmd_schedule_fail(cmd, &e);
+            return cli_fail(cmd, &e);
         }
     }
     json_t *args = NULL;
     if (op_cli_parse(s->op, sargc, sargv, &args, &e) != 0) {
-        return cmd_schedule_fail(cmd, &e);
+        return cli_fail(cmd, &e);
     }
     return cmd_schedule_call(home, cmd, s->op, args);
 }
