@@ -5,12 +5,16 @@
  * Not here: watching the file and telling the daemon to reload (the engine). */
 #include "core/config.h"
 
+#include <sys/file.h>
+
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -1500,10 +1504,10 @@ int
 config_update(const char *home, const char *const *keys, const char *const *values, size_t n,
               struct err *e)
 {
-    char *path = NULL;
+    char *path = NULL, *lock_path = NULL;
     json_t *root = NULL;
     bool changed = false;
-    int rc = -1;
+    int rc = -1, lock_fd = -1;
     struct config_edit *eds = xcalloc(n ? n : 1, sizeof *eds);
     for (size_t i = 0; i < n; i++) {
         eds[i].key = keys[i];
@@ -1516,6 +1520,17 @@ config_update(const char *home, const char *const *keys, const char *const *valu
         err_set(e, ERR_INVALID, "no state directory to hold %s", CONFIG_FILE_NAME);
         goto out;
     }
+    /* Read, change, write under one lock: two `beat config set` at once must not lose one.
+     * (Before the state directory exists there is nothing to lose, and nothing is created
+     * unless something is written.) */
+    lock_path = xasprintf("%s/config.lock", home);
+    if (access(home, F_OK) == 0) {
+        lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lock_fd < 0 || flock(lock_fd, LOCK_EX) != 0) {
+            err_sys(e, ERR_IO, "lock %s", lock_path);
+            goto out;
+        }
+    }
     path = config_path(home);
     if ((root = config_read_for_edit(path, e)) == NULL) {
         goto out;
@@ -1527,6 +1542,10 @@ config_update(const char *home, const char *const *keys, const char *const *valu
     }
     rc = changed ? config_write(home, path, root, e) : 0;
 out:
+    if (lock_fd >= 0) {
+        close(lock_fd); /* releases the lock */
+    }
+    free(lock_path);
     for (size_t i = 0; i < n; i++) {
         json_decref(eds[i].v);
     }

@@ -555,7 +555,9 @@ test_set_keeps_everything_else(void **state)
     assert_non_null(d);
     int entries = 0;
     for (struct dirent *de; (de = readdir(d)) != NULL;) {
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+        /* config.lock serialises writers and stays; anything else would be a leftover. */
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+            strcmp(de->d_name, "config.lock") != 0) {
             assert_string_equal(de->d_name, "config.json");
             entries++;
         }
@@ -1398,11 +1400,52 @@ test_agents_cli(void **state)
     free(err);
 }
 
+/* Writers at the same moment each keep their key: read-change-write happens under a lock. */
+static void
+test_concurrent_sets(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const keys[] = { "timeout", "maxWorkers", "logLevel", "taskRetentionDays",
+                                        "killGracePeriodMs", "cpuThreshold" };
+    static const char *const values[] = { "60000", "3", "debug", "9", "2000", "80" };
+    struct err e = { 0 };
+    assert_int_equal(config_set(f->home, "memoryReserve", "0", &e), 0); /* home exists */
+    pid_t pids[6];
+    for (int i = 0; i < 6; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            struct err ce = { 0 };
+            for (int round = 0; round < 20; round++) {
+                if (config_set(f->home, keys[i], values[i], &ce) != 0) {
+                    _exit(1);
+                }
+            }
+            _exit(0);
+        }
+    }
+    for (int i = 0; i < 6; i++) {
+        int status = -1;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    struct config *c = config_load(f->home, NULL);
+    assert_int_equal(config_int(c, "timeout"), 60000);
+    assert_int_equal(config_int(c, "maxWorkers"), 3);
+    assert_string_equal(config_str(c, "logLevel"), "debug");
+    assert_int_equal(config_int(c, "taskRetentionDays"), 9);
+    assert_int_equal(config_int(c, "killGracePeriodMs"), 2000);
+    assert_int_equal(config_int(c, "cpuThreshold"), 80);
+    assert_int_equal(config_int(c, "memoryReserve"), 0);
+    config_free(c);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_sets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_precedence_per_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_invalidity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_integer_parsing, setup, teardown),
