@@ -175,7 +175,13 @@ EOF
     ck "reader saw only whole files ($(cat "$E2E_DIR/reader.out"))" [ "$(cut -d' ' -f2 "$E2E_DIR/reader.out")" = 0 ] || return 1
     ck "final file is JSON" is_json "$BACKBEAT_HOME/config.json" || return 1
     ck "no temporary files left ($(ls -A "$BACKBEAT_HOME" | tr '\n' ' '))" \
-        [ -z "$(ls -A "$BACKBEAT_HOME" | grep -v -E '^(config\.json|daemon\..*|backbeat\.db.*|output)$')" ] || return 1
+        [ -z "$(ls -A "$BACKBEAT_HOME" | grep -v -E '^(config\.(json|lock)|daemon\..*|backbeat\.db.*|output)$')" ] || return 1
+    # Writers of different keys never lose each other's update (config.lock serialises them).
+    ck "both keys survived the concurrent writers" python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["agents"]
+sys.exit(0 if c["claude"]["model"].startswith("m") and isinstance(c["codex"]["maxConcurrent"], int) else 1)' \
+        "$BACKBEAT_HOME/config.json" || return 1
     # A file that does not parse is never overwritten.
     printf '{oops' >"$BACKBEAT_HOME/config.json"
     bt config set agents.claude.model x
