@@ -38,6 +38,11 @@
 #define ENGINE_RETENTION_FIRST_MS 1000
 #define ENGINE_RETENTION_EVERY_MS (24 * 3600 * 1000)
 #define ENGINE_DAY_MS             (24LL * 3600 * 1000)
+/* A completed task releases this many dependents in its own end transaction (enough to fill
+ * the default maxWorkers), then the rest in batches, each its own transaction: the first
+ * dependent starts within milliseconds however many there are, and the loop stays responsive. */
+#define ENGINE_RELEASE_FIRST 16
+#define ENGINE_RELEASE_BATCH 256
 
 struct queue_item {
     char id[TASK_ID_LEN + 1];
@@ -93,6 +98,8 @@ struct engine {
     bool stopping;
     struct task **announce; /* released dependents whose events are still to be sent */
     size_t nannounce;
+    char **releasing; /* completed tasks whose dependents are still being released */
+    size_t nreleasing;
     int64_t started_mono;
     char *waiting_reason;
     engine_event_fn event_fn;
@@ -107,6 +114,8 @@ struct engine {
 };
 
 static void engine_dispatch(void *arg);
+static void engine_announce(void *arg);
+static void engine_res_timer_update(struct engine *eng);
 static void engine_run_exit_cb(void *arg);
 
 /* ---- small helpers ---- */
@@ -471,18 +480,23 @@ out:
     return rc;
 }
 
-/* Unblocks the dependents of a completed task whose last dependency this was: one statement
- * queues them all; only those continuing from another task are loaded, to enrich their
- * prompt. */
+/* Unblocks at most limit dependents of a completed task whose last dependency this was: one
+ * statement queues them; only those continuing from another task are loaded, to enrich their
+ * prompt. *more: the batch was full, so more may be ready. */
 static int
-engine_unblock(struct engine *eng, const struct task *dep, struct task ***done, size_t *ndone,
-               struct err *e)
+engine_unblock(struct engine *eng, const char *dep_id, int limit, struct task ***done,
+               size_t *ndone, bool *more, struct err *e)
 {
     struct task **ready = NULL;
     int rc = -1;
-    if (store_dep_unblock(eng->store, dep->id, clock_now_ms(), &ready, e) != 0) {
+    if (store_dep_unblock(eng->store, dep_id, clock_now_ms(), limit, &ready, e) != 0) {
         return -1;
     }
+    size_t n = 0;
+    while (ready && ready[n]) {
+        n++;
+    }
+    *more = n == (size_t)limit;
     for (size_t i = 0; ready && ready[i]; i++) {
         struct task *t = ready[i];
         ready[i] = NULL;
@@ -511,6 +525,66 @@ out:
     return rc;
 }
 
+/* Queues released dependents (their events are sent after the next dispatch, so the first of
+ * a thousand starts at once) and notifies the other touched tasks. Takes the tasks. */
+static void
+engine_release(struct engine *eng, struct task **touched, size_t ntouched)
+{
+    for (size_t i = 0; i < ntouched; i++) {
+        if (touched[i]->status == TASK_QUEUED) {
+            engine_enqueue(eng, touched[i]);
+            eng->announce = xrealloc(eng->announce, (eng->nannounce + 1) * sizeof *eng->announce);
+            eng->announce[eng->nannounce++] = touched[i];
+        } else {
+            engine_notify(eng, touched[i]);
+            task_free(touched[i]);
+        }
+    }
+    free(touched);
+}
+
+/* Releases the next batch of dependents of the oldest completed task that still has some, in
+ * its own transaction; comes back until none is left. A daemon stopped meanwhile leaves them
+ * blocked with every dependency completed, which engine_start repairs. */
+static void
+engine_release_more(void *arg)
+{
+    struct engine *eng = arg;
+    struct task **touched = NULL;
+    size_t ntouched = 0;
+    bool more = false;
+    struct err e;
+
+    if (eng->stopping || eng->nreleasing == 0) {
+        return;
+    }
+    const char *dep_id = eng->releasing[0];
+    if (store_begin(eng->store, &e) != 0 ||
+        engine_unblock(eng, dep_id, ENGINE_RELEASE_BATCH, &touched, &ntouched, &more, &e) != 0 ||
+        store_commit(eng->store, &e) != 0) {
+        /* Locked or full: the resource timer comes back to it. */
+        log_warn("engine: release the dependents of %s: %s", dep_id, e.msg);
+        store_rollback(eng->store);
+        for (size_t i = 0; i < ntouched; i++) {
+            task_free(touched[i]);
+        }
+        free(touched);
+        engine_res_timer_update(eng);
+        return;
+    }
+    if (!more) {
+        free(eng->releasing[0]);
+        memmove(eng->releasing, eng->releasing + 1, --eng->nreleasing * sizeof *eng->releasing);
+    }
+    engine_release(eng, touched, ntouched);
+    if (eng->nannounce > 0) {
+        rt_defer(eng->rt, engine_announce, eng); /* after the dispatch engine_enqueue asked for */
+    }
+    if (eng->nreleasing > 0) {
+        rt_defer(eng->rt, engine_release_more, eng);
+    }
+}
+
 /* Sends the lifecycle events of the tasks engine_finish released, after they had their chance
  * to be dispatched. */
 static void
@@ -536,6 +610,7 @@ engine_finish(struct engine *eng, struct task *t, enum task_status status, const
 {
     struct task **touched = NULL;
     size_t ntouched = 0;
+    bool more = false;
     int rc = -1;
 
     json_decref(t->env); /* secrets are kept only while the task can still run */
@@ -550,8 +625,9 @@ engine_finish(struct engine *eng, struct task *t, enum task_status status, const
     }
     engine_checkpoint(eng, t, dir);
     if (store_dep_resolve(eng->store, t->id, task_status_name(status), t->completed_at, e) != 0 ||
-        (status == TASK_COMPLETED ? engine_unblock(eng, t, &touched, &ntouched, e)
-                                  : engine_cascade(eng, t, &touched, &ntouched, e)) != 0) {
+        (status == TASK_COMPLETED
+             ? engine_unblock(eng, t->id, ENGINE_RELEASE_FIRST, &touched, &ntouched, &more, e)
+             : engine_cascade(eng, t, &touched, &ntouched, e)) != 0) {
         store_rollback(eng->store);
         goto out;
     }
@@ -562,17 +638,12 @@ engine_finish(struct engine *eng, struct task *t, enum task_status status, const
     log_info("engine: task %s %s%s%s", t->id, task_status_name(status), t->reason ? ": " : "",
              t->reason ? t->reason : "");
     engine_notify(eng, t);
-    /* Released dependents are queued now but announced after the next dispatch has run, so
-     * a task with a thousand dependents starts the first of them at once. */
-    for (size_t i = 0; i < ntouched; i++) {
-        if (touched[i]->status == TASK_QUEUED) {
-            engine_enqueue(eng, touched[i]);
-            eng->announce = xrealloc(eng->announce, (eng->nannounce + 1) * sizeof *eng->announce);
-            eng->announce[eng->nannounce++] = touched[i];
-            touched[i] = NULL;
-        } else {
-            engine_notify(eng, touched[i]);
-        }
+    engine_release(eng, touched, ntouched);
+    touched = NULL;
+    ntouched = 0;
+    if (more) {
+        eng->releasing = xrealloc(eng->releasing, (eng->nreleasing + 1) * sizeof *eng->releasing);
+        eng->releasing[eng->nreleasing++] = xstrdup(t->id);
     }
     rc = 0;
 out:
@@ -581,9 +652,13 @@ out:
     }
     free(touched);
     task_free(t);
+    /* In this order: start what can start, announce it, then release more dependents. */
     rt_defer(eng->rt, engine_dispatch, eng);
     if (eng->nannounce > 0) {
-        rt_defer(eng->rt, engine_announce, eng); /* runs after engine_dispatch */
+        rt_defer(eng->rt, engine_announce, eng);
+    }
+    if (eng->nreleasing > 0) {
+        rt_defer(eng->rt, engine_release_more, eng);
     }
     return rc;
 }
@@ -964,7 +1039,7 @@ engine_res_tick(void *arg)
 {
     struct engine *eng = arg;
     bool waiting = !engine_queue_empty(eng);
-    if (eng->stopping || (eng->running == 0 && !waiting)) {
+    if (eng->stopping || (eng->running == 0 && !waiting && eng->nreleasing == 0)) {
         rt_timer_stop(eng->res_timer);
         eng->res_timer_on = false;
         return;
@@ -972,6 +1047,9 @@ engine_res_tick(void *arg)
     engine_res_refresh(eng, true);
     if (waiting) {
         rt_defer(eng->rt, engine_dispatch, eng);
+    }
+    if (eng->nreleasing > 0) {
+        rt_defer(eng->rt, engine_release_more, eng); /* a release the store refused */
     }
 }
 
@@ -981,7 +1059,7 @@ engine_res_timer_update(struct engine *eng)
     if (eng->res_timer_on || eng->stopping) {
         return;
     }
-    if (eng->running > 0 || !engine_queue_empty(eng)) {
+    if (eng->running > 0 || !engine_queue_empty(eng) || eng->nreleasing > 0) {
         rt_timer_start(eng->res_timer, RESOURCES_INTERVAL_MS, RESOURCES_INTERVAL_MS);
         eng->res_timer_on = true;
     }
@@ -1493,6 +1571,14 @@ engine_free(struct engine *eng)
     for (int p = 0; p < 3; p++) {
         queue_clear(&eng->queue[p]);
     }
+    for (size_t i = 0; i < eng->nannounce; i++) {
+        task_free(eng->announce[i]);
+    }
+    free(eng->announce);
+    for (size_t i = 0; i < eng->nreleasing; i++) {
+        free(eng->releasing[i]);
+    }
+    free(eng->releasing);
     while (eng->watchers) {
         struct engine_watcher *w = eng->watchers;
         eng->watchers = w->next;

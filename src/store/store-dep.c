@@ -36,14 +36,18 @@ static const char store_sql_dep_open[] =
     "JOIN task_dependencies d ON d.task_id = a.id JOIN tasks b ON b.id = d.depends_on "
     "WHERE a.status IN " STORE_LIVE " AND b.status IN " STORE_LIVE;
 
-/* Every blocked dependent of ?1 whose dependencies have all completed becomes queued, in one
- * statement: a task with a thousand dependents is released in one pass, not a thousand. */
+/* Blocked dependents of ?1 whose dependencies have all completed become queued, at most ?3 of
+ * them (-1: all), highest priority and oldest first: one statement per batch, so a task with a
+ * thousand dependents releases the first few in a small transaction and the rest after.
+ * CROSS JOIN keeps SQLite starting from the edges of ?1, so the cost follows the number of
+ * dependents, not the number of blocked tasks (a 1,000-task chain has 999 of those). */
 static const char store_sql_dep_unblock[] =
-    "UPDATE tasks SET status = 'queued', updated_at = ?2 "
-    "WHERE status = 'blocked' "
-    "AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on = ?1) "
-    "AND NOT EXISTS (SELECT 1 FROM task_dependencies d JOIN tasks t ON t.id = d.depends_on "
-    "WHERE d.task_id = tasks.id AND t.status <> 'completed') "
+    "UPDATE tasks SET status = 'queued', updated_at = ?2 WHERE id IN ("
+    "SELECT t.id FROM task_dependencies d CROSS JOIN tasks t ON t.id = d.task_id "
+    "WHERE d.depends_on = ?1 AND t.status = 'blocked' "
+    "AND NOT EXISTS (SELECT 1 FROM task_dependencies u JOIN tasks v ON v.id = u.depends_on "
+    "WHERE u.task_id = t.id AND v.status <> 'completed') "
+    "ORDER BY t.priority, t.queue_seq LIMIT ?3) "
     "RETURNING id, priority, agent, continue_from, queue_seq";
 
 /* Inserts one edge, telling a missing dep from a duplicate edge. */
@@ -215,10 +219,20 @@ out:
     return ret;
 }
 
-/* Queues the blocked dependents of dep_id that have nothing left to wait for. */
+static int
+store_dep_cmp_queue_order(const void *a, const void *b)
+{
+    const struct task *x = *(struct task *const *)a, *y = *(struct task *const *)b;
+    if (x->priority != y->priority) {
+        return x->priority < y->priority ? -1 : 1;
+    }
+    return x->queue_seq < y->queue_seq ? -1 : x->queue_seq > y->queue_seq;
+}
+
+/* Queues at most limit blocked dependents of dep_id that have nothing left to wait for. */
 int
-store_dep_unblock(struct store *st, const char *dep_id, int64_t now, struct task ***out,
-                  struct err *e)
+store_dep_unblock(struct store *st, const char *dep_id, int64_t now, int limit,
+                  struct task ***out, struct err *e)
 {
     sqlite3_stmt *stmt = store_stmt(st, STORE_STMT_DEP_UNBLOCK, store_sql_dep_unblock, e);
     struct task **v = NULL;
@@ -229,6 +243,7 @@ store_dep_unblock(struct store *st, const char *dep_id, int64_t now, struct task
     }
     store_bind_text(stmt, 1, dep_id);
     sqlite3_bind_int64(stmt, 2, now);
+    sqlite3_bind_int(stmt, 3, limit > 0 ? limit : -1);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         struct task *t = task_new();
         str_copy(t->id, (const char *)sqlite3_column_text(stmt, 0), sizeof t->id);
@@ -252,6 +267,9 @@ store_dep_unblock(struct store *st, const char *dep_id, int64_t now, struct task
         return -1;
     }
     store_stmt_done(stmt);
+    if (n > 1) {
+        qsort(v, n, sizeof *v, store_dep_cmp_queue_order); /* RETURNING has no order */
+    }
     *out = v;
     return 0;
 }

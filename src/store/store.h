@@ -79,12 +79,13 @@ int store_dep_list(struct store *st, const char *task_id, char ***out, struct er
 int store_dep_dependents(struct store *st, const char *task_id, char ***out, struct err *e);
 /* The dependencies of task that are not yet completed (NULL-terminated, strv_free). */
 int store_dep_unmet(struct store *st, const char *task_id, char ***out, struct err *e);
-/* Moves every blocked dependent of dep_id whose dependencies have all completed to queued, in
- * one statement (call it after dep_id itself is recorded completed, in the same transaction).
- * *out is a NULL-terminated array (NULL when none) of partial tasks holding id, status,
- * priority, agent, continue_from, queue_seq and updated_at; free each with task_free. */
-int store_dep_unblock(struct store *st, const char *dep_id, int64_t now, struct task ***out,
-                      struct err *e);
+/* Moves at most limit (<= 0: every) blocked dependents of dep_id whose dependencies have all
+ * completed to queued, highest priority and oldest first, in one statement (call it after
+ * dep_id itself is recorded completed). *out is a NULL-terminated array (NULL when none), in
+ * queue order, of partial tasks holding id, status, priority, agent, continue_from, queue_seq
+ * and updated_at; free each with task_free. Fewer than limit returned: none is left. */
+int store_dep_unblock(struct store *st, const char *dep_id, int64_t now, int limit,
+                      struct task ***out, struct err *e);
 /* Marks the still-pending edges pointing at dep_id resolved with the dep's final status name
  * (completed | failed | cancelled, else ERR_INVALID). */
 int store_dep_resolve(struct store *st, const char *dep_id, const char *resolution, int64_t now,

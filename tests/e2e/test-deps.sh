@@ -134,6 +134,63 @@ case_restart_dep_done() {
     ck "B ran" fake_started "$m-b" || return 1
 }
 
+# wide_counts: "BLOCKED QUEUED RUNNING", the daemon's task counts.
+wide_counts() {
+    "$BEAT" system --json | jpy "' '.join(str(d['tasks'][k]) for k in ('blocked', 'queued', 'running'))"
+}
+
+# A task with 300 dependents (more than the engine releases in the end-of-task transaction
+# and in the first batch after it): every one is released, and the one with the highest
+# priority starts first although it was created last. maxWorkers 1 and a held agent keep the
+# rest queued, so the test only waits for the release, not for 300 agents.
+case_wide_fan_out() {
+    local m=$(uniq_marker) root p0
+    use_home widefan
+    mkdir -p -m 700 "$BACKBEAT_HOME"
+    printf '{"maxWorkers": 1}\n' >"$BACKBEAT_HOME/config.json"
+    root=$(submit -a claude "wide root $m [wait-file=$E2E_DIR/$m.go]") || return 1
+    p0=$(python3 - "$BEAT" "$root" "$m" "$E2E_DIR/$m.hold" <<'EOF2'
+import json, subprocess, sys
+beat, root, m, hold = sys.argv[1:5]
+p = subprocess.Popen([beat, "mcp", "start"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+def msg(o):
+    return (json.dumps(o) + "\n").encode()
+out = msg({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+out += msg({"jsonrpc": "2.0", "method": "notifications/initialized"})
+for i in range(1, 301):
+    args = {"prompt": f"wide {m} {i} [wait-file={hold}]", "agent": "claude",
+            "dependsOn": [root], "priority": "P0" if i == 300 else "P2"}
+    out += msg({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                "params": {"name": "DelegateTask", "arguments": args}})
+p.stdin.write(out)
+p.stdin.flush()
+ids = {}
+while len(ids) < 301:
+    r = json.loads(p.stdout.readline())
+    if "id" not in r:
+        continue  # a notification
+    if r["id"] == 0:
+        ids[0] = None
+        continue
+    res = r["result"]
+    if res.get("isError"):
+        sys.exit(f"DelegateTask {r['id']}: {res['content'][0]['text']}")
+    ids[r["id"]] = res["structuredContent"]["taskId"]
+p.stdin.close()
+p.wait(timeout=30)
+print(ids[300])
+EOF2
+) || { set_err "creating 300 dependents failed: $p0"; return 1; }
+    ck "300 dependents blocked (blocked queued running: $(wide_counts))" \
+        wait_for eval '[ "$(wide_counts)" = "300 0 1" ]' || return 1
+    touch "$E2E_DIR/$m.go"
+    wait_status "$root" completed || return 1
+    ck "every dependent released (blocked queued running: $(wide_counts))" \
+        wait_for --timeout 30 eval '[ "$(wide_counts)" = "0 299 1" ]' || return 1
+    wait_status "$p0" running || return 1
+}
+
 run_case "dependency on a running task: blocked, then runs" case_blocked_then_runs
 run_case "dependency already completed: runs at once" case_dep_done
 run_case "dependency failed: dependents cancelled" case_dep_failed
@@ -141,4 +198,5 @@ run_case "dependency cancelled: dependent cancelled" case_dep_cancelled
 run_case "diamond A -> B, C -> D" case_diamond
 run_case "unknown, duplicate and too many dependencies" case_bad_deps
 run_case "dependency completes while the daemon is down" case_restart_dep_done
+run_case "a task with 300 dependents releases them all, highest priority first" case_wide_fan_out
 finish

@@ -840,6 +840,83 @@ test_deps_basic(void **state)
     assert_int_equal(e.code, ERR_INVALID);
 }
 
+/* Completes a stored task (queued -> running -> completed) and resolves its edges. */
+static void
+complete_task(struct store *st, const char *id, int64_t at)
+{
+    struct err e = { 0 };
+    struct task *t = store_task_load(st, id, &e);
+    assert_non_null(t);
+    assert_int_equal(task_transition(t, TASK_RUNNING, at, &e), 0);
+    assert_int_equal(task_transition(t, TASK_COMPLETED, at, &e), 0);
+    assert_int_equal(store_task_update(st, t, &e), 0);
+    assert_int_equal(store_dep_resolve(st, id, "completed", at, &e), 0);
+    task_free(t);
+}
+
+/* Ids of a NULL-terminated task array, in order, then frees it. */
+static size_t
+take_ids(struct task **v, char ids[][TASK_ID_LEN + 1], size_t max)
+{
+    size_t n = 0;
+    for (; v && v[n]; n++) {
+        assert_true(n < max);
+        assert_int_equal(v[n]->status, TASK_QUEUED);
+        memcpy(ids[n], v[n]->id, TASK_ID_LEN + 1);
+        task_free(v[n]);
+    }
+    free(v);
+    return n;
+}
+
+static void
+test_dep_unblock_batches(void **state)
+{
+    struct fx *fx = *state;
+    struct err e = { 0 };
+    char a[TASK_ID_LEN + 1], b[TASK_ID_LEN + 1], d[6][TASK_ID_LEN + 1], got[8][TASK_ID_LEN + 1];
+    const int prio[6] = { 2, 1, 2, 0, 1, 2 };
+    put_task(fx->st, "a", 1, 1, TASK_QUEUED, a);
+    put_task(fx->st, "b", 1, 2, TASK_QUEUED, b);
+    for (int i = 0; i < 6; i++) {
+        put_task(fx->st, "dependent", prio[i], 10 + i, TASK_BLOCKED, d[i]);
+        char *deps[] = { a, i == 5 ? b : NULL, NULL };
+        assert_int_equal(store_dep_add(fx->st, d[i], deps, 10, &e), 0);
+    }
+    /* Nothing is released before a completes. */
+    struct task **v = NULL;
+    assert_int_equal(store_dep_unblock(fx->st, a, 20, 2, &v, &e), 0);
+    assert_null(v);
+
+    complete_task(fx->st, a, 30);
+    /* Batches come highest priority first, then oldest: d3 (P0), d1, d4 (P1), d0, d2 (P2). */
+    assert_int_equal(store_dep_unblock(fx->st, a, 40, 2, &v, &e), 0);
+    assert_int_equal(take_ids(v, got, 8), 2);
+    assert_string_equal(got[0], d[3]);
+    assert_string_equal(got[1], d[1]);
+    assert_int_equal(stored_status(fx->st, d[3]), TASK_QUEUED);
+    assert_int_equal(stored_status(fx->st, d[4]), TASK_BLOCKED);
+    assert_int_equal(store_dep_unblock(fx->st, a, 41, 2, &v, &e), 0);
+    assert_int_equal(take_ids(v, got, 8), 2);
+    assert_string_equal(got[0], d[4]);
+    assert_string_equal(got[1], d[0]);
+    /* A short batch means none is left: d5 still waits for b. */
+    assert_int_equal(store_dep_unblock(fx->st, a, 42, 2, &v, &e), 0);
+    assert_int_equal(take_ids(v, got, 8), 1);
+    assert_string_equal(got[0], d[2]);
+    assert_int_equal(stored_status(fx->st, d[5]), TASK_BLOCKED);
+    assert_int_equal(q_int(fx->st, "SELECT n FROM task_status_counts WHERE status = 'blocked'"), 1);
+    assert_int_equal(q_int(fx->st, "SELECT n FROM task_status_counts WHERE status = 'queued'"), 6);
+
+    /* b completes: d5 is released with no limit (0), and only once. */
+    complete_task(fx->st, b, 50);
+    assert_int_equal(store_dep_unblock(fx->st, b, 60, 0, &v, &e), 0);
+    assert_int_equal(take_ids(v, got, 8), 1);
+    assert_string_equal(got[0], d[5]);
+    assert_int_equal(store_dep_unblock(fx->st, b, 61, 0, &v, &e), 0);
+    assert_null(v);
+}
+
 static void
 test_dep_unknown_rolls_back(void **state)
 {
@@ -1332,6 +1409,7 @@ main(void)
         T(test_count_by_status),
         T(test_ids_by_status_queue_order),
         T(test_deps_basic),
+        T(test_dep_unblock_batches),
         T(test_dep_unknown_rolls_back),
         T(test_dep_on_terminal_resolved_at_once),
         T(test_dep_each_open),
