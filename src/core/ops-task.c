@@ -167,18 +167,27 @@ ops_task_json(struct engine *eng, const struct task *t, bool with_deps)
 
 /* ---- DelegateTask ---- */
 
+/* The agents, built-in or user-defined, whose program is on the client's PATH. */
 static char *
-ops_installed_agents(const json_t *env)
+ops_installed_agents(const struct config *cfg, const json_t *env)
 {
+    char **names = config_agent_names(cfg);
     struct buf b;
     buf_init(&b);
-    for (const struct agent_driver *const *d = agent_builtins(); *d; d++) {
-        char *p = fs_find_exec((*d)->command, json_get_str(env, "PATH"));
-        if (p) {
-            buf_printf(&b, "%s%s", b.len ? ", " : "", (*d)->name);
-            free(p);
+    for (char **n = names; *n; n++) {
+        struct agent_conf ac;
+        struct err e;
+        if (agent_conf_load(*n, config_agent(cfg, *n), &ac, &e) == 0) {
+            const char *program = agent_conf_program(&ac);
+            char *p = program ? fs_find_exec(program, json_get_str(env, "PATH")) : NULL;
+            if (p) {
+                buf_printf(&b, "%s%s", b.len ? ", " : "", *n);
+                free(p);
+            }
         }
+        agent_conf_fini(&ac);
     }
+    strv_free(names);
     return b.len ? buf_take(&b) : (buf_fini(&b), xstrdup("none"));
 }
 
@@ -204,7 +213,7 @@ ops_task_settings(struct op_ctx *ctx, const json_t *args, struct task *t, struct
     if (agent == NULL && t->agent == NULL) {
         agent = config_str(cfg, "defaultAgent");
         if (agent == NULL) {
-            char *installed = ops_installed_agents(ctx->client_env);
+            char *installed = ops_installed_agents(cfg, ctx->client_env);
             char *known = config_agent_list(cfg);
             err_set(e, ERR_INVALID,
                     "agent: no agent given and no default agent configured; installed agents: "
@@ -666,6 +675,32 @@ ops_task_copy_settings(const struct task *src)
     return t;
 }
 
+/* Whether an agent can continue its own session: a built-in that supports it, or a
+ * user-defined agent whose command template takes {session}. */
+static bool
+ops_agent_resumes(struct op_ctx *ctx, const char *agent)
+{
+    if (agent == NULL) {
+        return false;
+    }
+    const struct agent_driver *d = agent_find(agent);
+    if (d != NULL) {
+        return d->supports_resume;
+    }
+    struct config *cfg = engine_client_config(ctx->engine, ctx->client_env);
+    struct agent_conf ac;
+    struct err e;
+    bool resumes = false;
+    if (agent_conf_load(agent, config_agent(cfg, agent), &ac, &e) == 0) {
+        for (char **a = ac.command_v; a && *a && !resumes; a++) {
+            resumes = strstr(*a, "{session}") != NULL;
+        }
+    }
+    agent_conf_fini(&ac);
+    config_free(cfg);
+    return resumes;
+}
+
 static int
 ops_resume(struct op_ctx *ctx, const json_t *args, json_t **result, struct err *e)
 {
@@ -685,9 +720,8 @@ ops_resume(struct op_ctx *ctx, const json_t *args, json_t **result, struct err *
     }
     struct err ce;
     c = store_checkpoint_load(engine_store(ctx->engine), id, &ce);
-    const struct agent_driver *d = agent_find(src->agent);
     const char *session = c && c->session_id ? c->session_id : src->session_id;
-    bool can_session = session != NULL && d != NULL && d->supports_resume;
+    bool can_session = session != NULL && ops_agent_resumes(ctx, src->agent);
     if (mode == NULL || strcmp(mode, "auto") == 0) {
         mode = can_session ? "session" : "prompt";
     } else if (strcmp(mode, "session") == 0 && !can_session) {
@@ -695,8 +729,9 @@ ops_resume(struct op_ctx *ctx, const json_t *args, json_t **result, struct err *
             err_set(e, ERR_STATE, "resumeMode: task %s has no agent session id to continue (its "
                     "agent did not report one); use resumeMode prompt", id);
         } else {
-            err_set(e, ERR_INVALID, "resumeMode: agent %s cannot resume a session; use "
-                    "resumeMode prompt", src->agent);
+            err_set(e, ERR_INVALID, "resumeMode: agent %s cannot resume a session (a "
+                    "user-defined agent needs {session} in its command); use resumeMode prompt",
+                    src->agent);
         }
         goto out;
     }

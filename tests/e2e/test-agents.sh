@@ -263,6 +263,12 @@ case_masking() {
     rm -f "$BACKBEAT_HOME/config.json"
 }
 
+# run_without_agent_says TEXT: `beat run` with no agent fails with TEXT in its message.
+run_without_agent_says() {
+    bt run "no agent at all"
+    [ "$RC" != 0 ] && grep -q "$1" "$E2E_DIR/last.err"
+}
+
 case_user_agent() {
     local m id j
     start_daemon || return 1
@@ -298,6 +304,20 @@ case_user_agent() {
     ck "bad agent name: exit 2 ($RC: $(err))" [ "$RC" = 2 ] && grep -q "agent: must be an agent name" "$E2E_DIR/last.err" || return 1
     bt run -a nope "x"
     ck "unknown agent lists the known ones ($(err))" [ "$RC" = 2 ] && grep -q 'unknown agent "nope"; known agents: claude, codex, gemini, txt, myclaude' "$E2E_DIR/last.err" || return 1
+    # No agent and no default: the user-defined agents whose program is on PATH count as
+    # installed, the others are only known.
+    # (`config set` refuses a program that is not on PATH: written by hand, seen on reload.)
+    python3 - "$BACKBEAT_HOME/config.json" <<'EOF'
+import json, os, sys
+p = sys.argv[1]
+d = json.load(open(p))
+d["agents"]["absent"] = {"command": ["no-such-agent-cli", "{prompt}"]}
+open(p + ".tmp", "w").write(json.dumps(d))
+os.rename(p + ".tmp", p)
+EOF
+    ck "installed agents listed ($(err))" wait_for --timeout 10 run_without_agent_says \
+        'installed agents: claude, codex, gemini, txt, myclaude\. Pass agent (one of claude, codex, gemini, txt, myclaude, absent)' || return 1
+    ck "no agent, no default: exit 2 (got $RC)" [ "$RC" = 2 ] || return 1
     rm -f "$BACKBEAT_HOME/config.json"
 }
 

@@ -79,6 +79,36 @@ case_bad_resumes() {
     ck "nothing was created by the refused resumes" [ "$(task_total)" = "$before" ] || return 1
 }
 
+# A user-defined agent resumes its session when its template takes {session}; one whose
+# template does not is refused in session mode and falls back to prompt mode in auto.
+case_resume_user_agent() {
+    local m=$(uniq_marker) a r sid
+    bt config set agents.mine '{"command": ["claude", "-p", "--output-format", "stream-json", "--verbose", "--resume={session}", "--", "{prompt}"], "parser": "claude"}'
+    ck "define mine (exit $RC: $(err))" [ "$RC" = 0 ] || return 1
+    bt config set agents.once '{"command": ["claude", "-p", "--output-format", "stream-json", "--verbose", "--", "{prompt}"], "parser": "claude"}'
+    ck "define once (exit $RC: $(err))" [ "$RC" = 0 ] || return 1
+    a=$(submit -a mine "user first $m [exit=2]") || return 1
+    wait_status "$a" failed || return 1
+    ck "a run that does not resume leaves the {session} argument out" \
+        not matches "$(fake_rec "user first $m" argv)" '--resume' || return 1
+    sid=$(tf "$a" sessionId)
+    ck "the user agent reported a session id" [ -n "$sid" ] || return 1
+    bt resume "$a" --context "go on $m-r" --json
+    ck "resume exit 0 (got $RC: $(err))" [ "$RC" = 0 ] || return 1
+    ck "auto picked session mode (got $(out | jget resumeMode))" [ "$(out | jget resumeMode)" = session ] || return 1
+    r=$(out | jget newTaskId)
+    wait_status "$r" completed || return 1
+    ck "the agent was run with --resume=$sid (got $(fake_rec "$m-r" argv))" [ "$(fake_rec "$m-r" resume)" = "$sid" ] || return 1
+    a=$(submit -a once "once first $m [exit=2]") || return 1
+    wait_status "$a" failed || return 1
+    bt resume "$a" --mode session
+    ck "session mode without {session}: exit 2 (got $RC)" [ "$RC" = 2 ] || return 1
+    ck "the error says what is missing ($(err))" matches "$(err)" 'agent once cannot resume a session \(a user-defined agent needs \{session\} in its command\)' || return 1
+    bt resume "$a" --json
+    ck "auto falls back to prompt mode (got $(out | jget resumeMode))" [ "$RC" = 0 ] && [ "$(out | jget resumeMode)" = prompt ] || return 1
+    rm -f "$BACKBEAT_HOME/config.json"
+}
+
 case_git_checkpoint() {
     local m=$(uniq_marker) repo=$E2E_DIR/repo a j
     mkdir -p "$repo"
@@ -110,5 +140,6 @@ run_case "continueFrom chain A -> B -> C carries context" case_continue_chain
 run_case "resume in session mode continues the agent's session" case_resume_session
 run_case "resume in prompt mode carries the checkpoint" case_resume_prompt
 run_case "bad resumes are refused, nothing created" case_bad_resumes
+run_case "a user-defined agent resumes its session through {session}" case_resume_user_agent
 run_case "checkpoint records the git state of a real repository" case_git_checkpoint
 finish
