@@ -1695,6 +1695,39 @@ engine_check_cycle(struct engine *eng, const char *id, char *const *deps, struct
     return rc;
 }
 
+/* A new task is durable: queue it (when queued) and announce it. */
+static void
+engine_announce_submitted(struct engine *eng, const struct task *t)
+{
+    log_info("engine: task %s %s priority=P%d agent=%s", t->id, task_status_name(t->status),
+             t->priority, t->agent);
+    if (t->status == TASK_QUEUED) {
+        engine_enqueue(eng, t);
+    }
+    engine_notify(eng, t);
+}
+
+struct engine_submitted {
+    struct engine *eng;
+    struct task *task;
+};
+
+static void
+engine_submitted_drop(void *arg)
+{
+    struct engine_submitted *s = arg;
+    task_free(s->task);
+    free(s);
+}
+
+static void
+engine_submitted(void *arg)
+{
+    struct engine_submitted *s = arg;
+    engine_announce_submitted(s->eng, s->task);
+    engine_submitted_drop(s);
+}
+
 /* Submits a task. */
 int
 engine_task_submit(struct engine *eng, struct task *t, char *const *deps, struct err *e)
@@ -1755,12 +1788,16 @@ engine_task_submit(struct engine *eng, struct task *t, char *const *deps, struct
         goto fail;
     }
     strv_free(unmet);
-    log_info("engine: task %s %s priority=P%d agent=%s", t->id, task_status_name(t->status),
-             t->priority, t->agent);
-    if (t->status == TASK_QUEUED) {
-        engine_enqueue(eng, t);
+    if (store_in_transaction(eng->store)) {
+        /* Nested in the caller's transaction (a schedule fire, a pipeline): queue and announce
+         * the task only once that commits, never one that is rolled back. */
+        struct engine_submitted *s = xcalloc(1, sizeof *s);
+        s->eng = eng;
+        s->task = task_dup(t);
+        store_after_commit(eng->store, engine_submitted, engine_submitted_drop, s);
+    } else {
+        engine_announce_submitted(eng, t);
     }
-    engine_notify(eng, t);
     return 0;
 fail:
     store_rollback(eng->store);

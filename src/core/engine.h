@@ -48,7 +48,8 @@ void engine_reload_config(struct engine *eng);
 struct config *engine_client_config(struct engine *eng, const json_t *client_env);
 
 /* Creates a task durably (with its dependency edges) and queues or blocks it. t->id,
- * created_at and status are filled in here. deps may be NULL. */
+ * created_at and status are filled in here. deps may be NULL. Inside the caller's transaction
+ * the task is queued and announced when that commits, and never if it rolls back. */
 int engine_task_submit(struct engine *eng, struct task *t, char *const *deps, struct err *e);
 /* Cancels a queued, blocked or running task. A running one is stopped through its
  * supervisor; its end is recorded when the supervisor reports. */

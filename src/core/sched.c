@@ -4,8 +4,9 @@
  *
  * A pass (sched_tick) handles each due schedule in its own transaction: the execution rows of
  * its fires (claimed by UNIQUE (schedule_id, fire_time)), the tasks of its run (created with
- * engine_task_submit, which nests in that transaction) and its next fire. A crash anywhere
- * leaves either all of it or none, so a fire never runs twice and never gets lost.
+ * engine_task_submit, which nests in that transaction and queues them only once it commits)
+ * and its next fire. A crash anywhere leaves either all of it or none, so a fire never runs
+ * twice and never gets lost.
  * It does not parse cron text or zones (cron/ does) nor run tasks (the engine does). */
 #include "core/sched.h"
 

@@ -42,10 +42,17 @@ enum store_stmt_id {
     STORE_STMT_COUNT
 };
 
+struct store_hook {
+    store_hook_fn fn, drop;
+    void *arg;
+    struct store_hook *next;
+};
+
 struct store {
     sqlite3 *db;
     int tx_depth;   /* store_begin nesting; only 0 <-> 1 touches SQLite */
     bool tx_doomed; /* an inner level rolled back: the outermost commit must fail */
+    struct store_hook *hooks, **hooks_tail; /* store_after_commit, in order */
     sqlite3_stmt *stmts[STORE_STMT_COUNT];
 };
 

@@ -249,6 +249,24 @@ fail:
     return NULL;
 }
 
+/* Runs (committed) or drops the hooks of the transaction that just ended. */
+static void
+store_hooks_end(struct store *st, bool committed)
+{
+    struct store_hook *h = st->hooks;
+    st->hooks = NULL;
+    st->hooks_tail = &st->hooks;
+    while (h != NULL) {
+        struct store_hook *next = h->next;
+        store_hook_fn fn = committed ? h->fn : h->drop;
+        if (fn != NULL) {
+            fn(h->arg);
+        }
+        free(h);
+        h = next;
+    }
+}
+
 /* Finalizes every cached statement and closes the connection; NULL is allowed. */
 void
 store_close(struct store *st)
@@ -262,10 +280,37 @@ store_close(struct store *st)
     if (st->db != NULL && st->tx_depth > 0 && !sqlite3_get_autocommit(st->db)) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     }
+    store_hooks_end(st, false);
     if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK) {
         log_error("store: close: %s", sqlite3_errmsg(st->db));
     }
     free(st);
+}
+
+/* Runs fn now, or queues it for the end of the open transaction. */
+void
+store_after_commit(struct store *st, store_hook_fn fn, store_hook_fn drop, void *arg)
+{
+    if (st->tx_depth == 0) {
+        fn(arg);
+        return;
+    }
+    struct store_hook *h = xcalloc(1, sizeof *h);
+    h->fn = fn;
+    h->drop = drop;
+    h->arg = arg;
+    if (st->hooks_tail == NULL) {
+        st->hooks_tail = &st->hooks;
+    }
+    *st->hooks_tail = h;
+    st->hooks_tail = &h->next;
+}
+
+/* Whether store_begin is not yet matched. */
+bool
+store_in_transaction(const struct store *st)
+{
+    return st->tx_depth > 0;
 }
 
 /* Begins a write transaction, or one more nesting level of the current one. */
@@ -300,6 +345,7 @@ store_commit(struct store *st, struct err *e)
         if (!sqlite3_get_autocommit(st->db)) {
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         }
+        store_hooks_end(st, false);
         return err_set(e, ERR_STORE,
                        "commit: an inner step failed, the transaction was rolled back");
     }
@@ -308,8 +354,10 @@ store_commit(struct store *st, struct err *e)
         if (!sqlite3_get_autocommit(st->db)) {
             store_exec_cached(st, STORE_STMT_ROLLBACK, "ROLLBACK", "rollback", NULL);
         }
+        store_hooks_end(st, false);
         return -1;
     }
+    store_hooks_end(st, true);
     return 0;
 }
 
@@ -332,4 +380,5 @@ store_rollback(struct store *st)
             log_error("store: %s", e2.msg);
         }
     }
+    store_hooks_end(st, false);
 }

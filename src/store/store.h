@@ -28,6 +28,14 @@ int store_schema_version(struct store *st);
 int store_begin(struct store *st, struct err *e);
 int store_commit(struct store *st, struct err *e);
 void store_rollback(struct store *st);
+/* Runs fn(arg) once what the current transaction wrote is durable: at once outside a
+ * transaction, else right after the outermost commit succeeds, in the order registered. When
+ * the transaction rolls back instead, drop(arg) runs (drop may be NULL). Lets a caller nested
+ * in someone else's transaction announce its work only if it lands. */
+typedef void (*store_hook_fn)(void *arg);
+void store_after_commit(struct store *st, store_hook_fn fn, store_hook_fn drop, void *arg);
+/* Whether a transaction is open (store_begin not yet matched). */
+bool store_in_transaction(const struct store *st);
 
 /* Inserts a new task row (all fields of t; t->queue_seq is assigned and written back: one
  * more than any stored task, so FIFO within a priority survives restarts). ERR_INVALID when

@@ -1260,6 +1260,78 @@ test_nested_transactions(void **state)
     assert_true(store_task_exists(fx->st, id));
 }
 
+/* Records hook calls as letters: upper case when run, lower case when dropped. */
+struct hook_log {
+    char seen[16];
+    size_t n;
+};
+struct hook_arg {
+    struct hook_log *log;
+    char name;
+};
+
+static void
+hook_ran(void *arg)
+{
+    struct hook_arg *h = arg;
+    h->log->seen[h->log->n++] = h->name;
+}
+
+static void
+hook_dropped(void *arg)
+{
+    struct hook_arg *h = arg;
+    h->log->seen[h->log->n++] = (char)(h->name - 'A' + 'a');
+}
+
+static void
+test_after_commit_hooks(void **state)
+{
+    struct fx *fx = *state;
+    struct err e = { 0 };
+    struct hook_log log = { 0 };
+    struct hook_arg a = { &log, 'A' }, b = { &log, 'B' }, c = { &log, 'C' }, d = { &log, 'D' },
+                    f = { &log, 'F' };
+
+    /* Outside a transaction: at once. */
+    assert_false(store_in_transaction(fx->st));
+    store_after_commit(fx->st, hook_ran, hook_dropped, &a);
+    assert_string_equal(log.seen, "A");
+
+    /* Nested: only after the outermost commit, in order. */
+    assert_int_equal(store_begin(fx->st, &e), 0);
+    store_after_commit(fx->st, hook_ran, hook_dropped, &b);
+    assert_int_equal(store_begin(fx->st, &e), 0);
+    assert_true(store_in_transaction(fx->st));
+    store_after_commit(fx->st, hook_ran, hook_dropped, &c);
+    assert_int_equal(store_commit(fx->st, &e), 0);
+    assert_string_equal(log.seen, "A");
+    assert_int_equal(store_commit(fx->st, &e), 0);
+    assert_string_equal(log.seen, "ABC");
+    assert_false(store_in_transaction(fx->st));
+
+    /* Rolled back: dropped, never run. */
+    assert_int_equal(store_begin(fx->st, &e), 0);
+    store_after_commit(fx->st, hook_ran, hook_dropped, &d);
+    store_rollback(fx->st);
+    assert_string_equal(log.seen, "ABCd");
+
+    /* An inner rollback dooms the outer commit: dropped there. */
+    assert_int_equal(store_begin(fx->st, &e), 0);
+    assert_int_equal(store_begin(fx->st, &e), 0);
+    store_after_commit(fx->st, hook_ran, hook_dropped, &f);
+    store_rollback(fx->st);
+    assert_string_equal(log.seen, "ABCd");
+    assert_int_equal(store_commit(fx->st, &e), -1);
+    assert_string_equal(log.seen, "ABCdf");
+
+    /* A transaction still open at close: dropped, not leaked. */
+    assert_int_equal(store_begin(fx->st, &e), 0);
+    store_after_commit(fx->st, hook_ran, hook_dropped, &a);
+    fx_reopen(fx);
+    assert_string_equal(log.seen, "ABCdfa");
+}
+
 static void
 test_busy_error_names_the_work(void **state)
 {
@@ -1416,6 +1488,7 @@ main(void)
         T(test_checkpoints),
         T(test_prune),
         T(test_nested_transactions),
+        T(test_after_commit_hooks),
         T(test_busy_error_names_the_work),
         T(test_disk_full_message),
         T(test_ten_thousand_tasks),
