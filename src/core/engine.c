@@ -1376,6 +1376,11 @@ engine_reconcile_running(struct engine *eng, struct task *t)
             f.supervisor_alive = true;
         }
     }
+    if (!f.supervisor_alive && !f.has_exit) {
+        /* It may have ended since the first look: a supervisor writes exit.json before it
+         * exits, so only a look taken after seeing it gone can say the end is unknown. */
+        f.has_exit = engine_dir_has(dir, SUPERVISE_EXIT);
+    }
     f.agent_alive = r->have_agent && proc_is_ours(r->pid, r->proc_start);
     enum resources_recover d = resources_recover_decide(&f);
     log_info("engine: task %s was running: %s", t->id, resources_recover_name(d));
