@@ -318,7 +318,13 @@ case_big_output() {
         sz=$(stat -c %s "$f")
         ck "output file $f within the cap ($sz bytes)" [ "$sz" -le $((1048576 + 65536)) ] || return 1
     done
-    ck "daemon RSS grew < 8 MB ($rss0 -> $rss1 kB)" [ $((rss1 - rss0)) -lt 8192 ] || return 1
+    # Under ASan freed memory sits in its quarantine, so RSS measures the polling around the
+    # task, not the daemon; the plain run (and bench_exec.py's 200 MB case) hold the bound.
+    if [ -n "${BEAT_SANITIZED:-}" ]; then
+        echo "  daemon RSS $rss0 -> $rss1 kB (bound not applied under sanitizers)"
+    else
+        ck "daemon RSS grew < 8 MB ($rss0 -> $rss1 kB)" [ $((rss1 - rss0)) -lt 8192 ] || return 1
+    fi
 }
 
 case_binary_output() {
