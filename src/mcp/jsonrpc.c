@@ -12,9 +12,11 @@
 #include "util/json.h"
 #include "util/xmalloc.h"
 
-/* Strict parsing: duplicate keys are ambiguous (which "id"?), NUL inside strings would cut
- * C strings short. */
-#define JSONRPC_LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
+/* Strict parsing: duplicate keys are ambiguous (which "id"?). \u0000 is valid JSON, so it is
+ * loaded (a request holding it still gets its answer); string lengths then come from jansson,
+ * and a NUL where a C string is used is refused: the method here, tool arguments by
+ * op_validate, naming the field. */
+#define JSONRPC_LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL)
 
 static void
 msg_invalid(struct jsonrpc_msg *m, int code, const char *fmt, const char *arg)
@@ -248,6 +250,13 @@ jsonrpc_parse(const char *line, size_t len, struct jsonrpc_msg *m)
             m->id = xstrdup("null");
         }
         msg_invalid(m, JSONRPC_INVALID_REQUEST, "%s", "method must be a string");
+        goto out;
+    }
+    if (strlen(json_string_value(method)) != json_string_length(method)) {
+        if (m->id == NULL) {
+            m->id = xstrdup("null");
+        }
+        msg_invalid(m, JSONRPC_INVALID_REQUEST, "%s", "method must not contain NUL characters");
         goto out;
     }
     if (has_id && json_is_null(id)) {

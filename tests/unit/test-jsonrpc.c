@@ -76,8 +76,12 @@ static const struct parse_case parse_cases[] = {
       JSONRPC_PARSE_ERROR, "duplicate" },
     { "{\"jsonrpc\":\"2.0\",\"id\":01,\"method\":\"ping\"}", JSONRPC_INVALID, "null", NULL,
       JSONRPC_PARSE_ERROR, "parse error" },
-    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\\u0000b\"}", JSONRPC_INVALID, "null", NULL,
-      JSONRPC_PARSE_ERROR, "parse error" },
+    /* \u0000 is valid JSON: the request is answered, with its id. */
+    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\\u0000b\"}", JSONRPC_INVALID, "1", NULL,
+      JSONRPC_INVALID_REQUEST, "method must not contain NUL" },
+    { "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"arguments\":"
+      "{\"prompt\":\"a\\u0000b\"}}}",
+      JSONRPC_REQUEST, "9", "tools/call", 0, NULL },
     { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"x\":1e999}}", JSONRPC_INVALID,
       "null", NULL, JSONRPC_PARSE_ERROR, "parse error" },
     { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}", JSONRPC_INVALID, "null", NULL,

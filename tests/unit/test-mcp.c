@@ -440,6 +440,16 @@ test_session_tools(void **state)
     json_decref(text);
     json_decref(r);
 
+    /* \u0000 in an argument: answered, naming the field (not a parse error without an id). */
+    r = assert_result(feed(s, &c,
+                           "{\"jsonrpc\":\"2.0\",\"id\":55,\"method\":\"tools/call\",\"params\":{"
+                           "\"name\":\"DelegateTask\",\"arguments\":{\"prompt\":\"a\\u0000b\"}}}"),
+                      "55");
+    assert_true(json_is_true(json_object_get(r, "isError")));
+    assert_non_null(strstr(json_get_str(json_object_get(r, "structuredContent"), "error"),
+                           "prompt: must not contain NUL characters"));
+    json_decref(r);
+
     /* Missing arguments are validated as {}. */
     r = assert_result(feed(s, &c,
                            "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\",\"params\":{"
