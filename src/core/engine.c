@@ -1190,15 +1190,9 @@ engine_dispatch(void *arg)
 
 /* ---- retention ---- */
 
-/* Removes terminal tasks that ended more than taskRetentionDays ago, and their output.
- *
- * HOOK(schedules): engine_is_prunable. store_task_prune (one statement) already keeps any task
- * that a task still waiting depends on. A task that belongs to a schedule run that has not
- * finished must be kept as well: add that condition to the prune statement in store-task.c
- * (preferred: it stays one statement), or, if it needs the engine's knowledge, have
- * store_task_prune take a predicate and define here
- *     static bool engine_is_prunable(struct engine *eng, const char *task_id);
- * returning false for such tasks. */
+/* Removes terminal tasks that ended more than taskRetentionDays ago, and their output; the
+ * prune statement keeps those a waiting task depends on and those of a schedule run still
+ * going. */
 static void
 engine_prune(struct engine *eng, int64_t now)
 {

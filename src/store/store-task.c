@@ -115,13 +115,17 @@ static const char store_sql_task_ids_queue[] =
     "SELECT id FROM tasks WHERE status = ?1 ORDER BY priority, queue_seq";
 static const char store_sql_task_ids_created[] =
     "SELECT id FROM tasks WHERE status = ?1 ORDER BY created_at, queue_seq";
-/* Ended before the cutoff (a terminal task without completed_at counts from its last update)
- * and nobody still waiting depends on it. Edges and checkpoints go by ON DELETE CASCADE. */
+/* Ended before the cutoff (a terminal task without completed_at counts from its last update),
+ * nobody still waiting depends on it, and it is not part of a schedule run still going (a
+ * delayed pipeline step waits on it, or needs it to settle the run). Edges and checkpoints go
+ * by ON DELETE CASCADE. */
 static const char store_sql_task_prune[] =
     "DELETE FROM tasks WHERE status IN " STORE_TERMINAL
     " AND COALESCE(completed_at, updated_at) < ?1 AND NOT EXISTS ("
     "SELECT 1 FROM task_dependencies d JOIN tasks x ON x.id = d.task_id "
-    "WHERE d.depends_on = tasks.id AND x.status NOT IN " STORE_TERMINAL ") RETURNING id";
+    "WHERE d.depends_on = tasks.id AND x.status NOT IN " STORE_TERMINAL ") AND NOT EXISTS ("
+    "SELECT 1 FROM schedule_run_tasks r JOIN schedule_executions x ON x.id = r.execution_id "
+    "WHERE r.task_id = tasks.id AND x.status = 'triggered') RETURNING id";
 
 /* Binds every column but queue_seq. env_text is t->env encoded (or NULL). */
 static int

@@ -16,6 +16,7 @@
 
 #include <sqlite3.h>
 
+#include "core/task.h"
 #include "store/store-private.h"
 #include "store/store.h"
 #include "util/str.h"
@@ -217,6 +218,52 @@ mk_exec(const char *sid, int64_t fire, const char *status)
     str_copy(x.status, status, sizeof x.status);
     x.created_at = x.updated_at = fire;
     return x;
+}
+
+/* Retention keeps a task of a run that is still going (a delayed step waits on it), and lets
+ * it go once the run has ended. */
+static void
+test_prune_keeps_open_run_tasks(void **state)
+{
+    struct fx *fx = *state;
+    struct err e = { 0 };
+    struct task *t = task_new();
+    task_id_new(t->id);
+    t->prompt = strdup("step 1");
+    t->status = TASK_COMPLETED;
+    t->priority = 1;
+    t->created_at = t->updated_at = t->completed_at = T0;
+    assert_int_equal(store_task_insert(fx->st, t, &e), 0);
+    struct schedule *s = mk_schedule(9, "active", T0);
+    put(fx->st, s);
+    struct schedule_execution x = mk_exec(s->id, T0, "triggered");
+    x.task_ids = json_pack("[s]", t->id);
+    x.next_step = 2;
+    x.wait_task = strdup(t->id);
+    bool claimed = false;
+    assert_int_equal(store_schedule_exec_insert(fx->st, &x, &claimed, &e), 0);
+    assert_true(claimed);
+
+    char **removed = NULL;
+    assert_int_equal(store_task_prune(fx->st, T0 + 1000 * MIN_MS, &removed, &e), 0);
+    assert_true(removed == NULL || removed[0] == NULL);
+    free(removed);
+    removed = NULL;
+    assert_true(store_task_exists(fx->st, t->id));
+
+    str_copy(x.status, "completed", sizeof x.status);
+    assert_int_equal(store_schedule_exec_update(fx->st, &x, &e), 0);
+    assert_int_equal(store_task_prune(fx->st, T0 + 1000 * MIN_MS, &removed, &e), 0);
+    assert_non_null(removed);
+    assert_string_equal(removed[0], t->id);
+    assert_null(removed[1]);
+    assert_false(store_task_exists(fx->st, t->id));
+    free(removed[0]);
+    free(removed);
+    json_decref(x.task_ids);
+    free(x.wait_task);
+    schedule_free(s);
+    task_free(t);
 }
 
 static void
@@ -423,6 +470,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_roundtrip, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_schema_refuses, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_claim_once, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_prune_keeps_open_run_tasks, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_history_and_prune, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_due_list_cron_and_clock, fx_setup, fx_teardown),
     };
