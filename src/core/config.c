@@ -124,7 +124,8 @@ static const struct config_key config_table[] = {
         .max = 3650,
         .env = "TASK_RETENTION_DAYS",
         .live = true,
-        .description = "Finished tasks and their output are deleted after this many days.",
+        .description = "Finished tasks and their output are deleted after this many days (not "
+                       "while a waiting task depends on them or their schedule run goes on).",
     },
     {
         .name = "maxWorkers",
@@ -272,6 +273,9 @@ config_range(struct buf *b, const struct config_key *k)
         buf_printf(b, "%lld..%lld", (long long)k->min, (long long)k->max);
     } else {
         config_choices(b, k, "|");
+        if (k->type == CONFIG_AGENT) {
+            buf_adds(b, "|a user-defined agent");
+        }
     }
 }
 
@@ -1631,6 +1635,9 @@ config_keys_markdown(void)
             config_range(&b, k);
         } else {
             config_choices(&b, k, ", ");
+            if (k->type == CONFIG_AGENT) {
+                buf_adds(&b, ", or a user-defined agent");
+            }
         }
         buf_printf(&b, " | `%s` | %s | %s |\n", k->env, k->live ? "live" : "restart",
                    k->description);
