@@ -603,10 +603,12 @@ engine_announce(void *arg)
 }
 
 /* Records a task's end: checkpoint, terminal state, dependency resolution and the cascade,
- * all in one transaction; then notifies and frees the slot. t is consumed. */
+ * all in one transaction; then notifies and frees the slot. t is consumed. ended_at is when
+ * the agent really ended, as its supervisor saw it (0: now); a task that ended while the
+ * daemon was down keeps its real end time. */
 static int
-engine_finish(struct engine *eng, struct task *t, enum task_status status, const char *dir,
-              struct err *e)
+engine_finish_at(struct engine *eng, struct task *t, enum task_status status, const char *dir,
+                 int64_t ended_at, struct err *e)
 {
     struct task **touched = NULL;
     size_t ntouched = 0;
@@ -618,7 +620,9 @@ engine_finish(struct engine *eng, struct task *t, enum task_status status, const
     if (store_begin(eng->store, e) != 0) {
         goto out;
     }
-    if (task_transition(t, status, clock_now_ms(), e) != 0 ||
+    int64_t now = clock_now_ms();
+    bool plausible = ended_at > 0 && ended_at <= now && ended_at >= t->started_at;
+    if (task_transition(t, status, plausible ? ended_at : now, e) != 0 ||
         store_task_update(eng->store, t, e) != 0) {
         store_rollback(eng->store);
         goto out;
@@ -663,6 +667,13 @@ out:
     return rc;
 }
 
+static int
+engine_finish(struct engine *eng, struct task *t, enum task_status status, const char *dir,
+              struct err *e)
+{
+    return engine_finish_at(eng, t, status, dir, 0, e);
+}
+
 /* Fails a task that could not start (missing agent, directory, spawn error). */
 static void
 engine_fail_start(struct engine *eng, struct task *t, const char *why)
@@ -677,9 +688,10 @@ engine_fail_start(struct engine *eng, struct task *t, const char *why)
     }
 }
 
-/* Reads exit.json and turns it into the task's end. Returns the terminal status. */
+/* Reads exit.json and turns it into the task's end, and when it happened (*ended_at, 0 when
+ * unknown). Returns the terminal status. */
 static enum task_status
-engine_read_exit(struct run *r, struct task *t)
+engine_read_exit(struct run *r, struct task *t, int64_t *ended_at)
 {
     char *path = xasprintf("%s/%s", r->dir, SUPERVISE_EXIT);
     struct err e;
@@ -690,6 +702,7 @@ engine_read_exit(struct run *r, struct task *t)
     free(text);
     enum task_status status = TASK_FAILED;
 
+    *ended_at = 0;
     if (!json_is_object(j)) {
         /* The supervisor died without a word (SIGKILL): its agent must not run on unseen. */
         if (r->have_agent && r->pgid > 0 && proc_is_ours(r->pid, r->proc_start)) {
@@ -709,6 +722,7 @@ engine_read_exit(struct run *r, struct task *t)
     t->stdout_bytes = json_get_int(j, "stdoutBytes", 0);
     t->stderr_bytes = json_get_int(j, "stderrBytes", 0);
     t->output_truncated = json_get_bool(j, "truncated", false);
+    *ended_at = json_get_int(j, "endedAt", 0);
     char *reason = NULL;
     if (end && strcmp(end, "exited") == 0) {
         t->end = TASK_END_EXITED;
@@ -789,12 +803,13 @@ engine_run_exit_cb(void *arg)
         return;
     }
     engine_run_copy_report(r, t);
-    enum task_status status = engine_read_exit(r, t);
+    int64_t ended_at;
+    enum task_status status = engine_read_exit(r, t, &ended_at);
     char *dir = xstrdup(r->dir);
     engine_run_remove(eng, r);
     if (t->status != TASK_RUNNING) {
         task_free(t);
-    } else if (engine_finish(eng, t, status, dir, &e) != 0) {
+    } else if (engine_finish_at(eng, t, status, dir, ended_at, &e) != 0) {
         log_error("engine: record end of task: %s", e.msg);
     }
     free(dir);

@@ -150,11 +150,18 @@ case_ends_while_down() {
     ck "daemon killed" wait_for --timeout 10 pid_dead "$dpid" || return 1
     touch "$E2E_DIR/$m.go"
     ck "agent $pid ended while the daemon was down" wait_for --timeout 10 pid_dead "$pid" || return 1
+    ck "its supervisor recorded the end" wait_for --timeout 10 \
+        test -f "$BACKBEAT_HOME/output/$id/exit.json" || return 1
+    local restart_ms completed_ms
+    restart_ms=$(now_ms)
     bt daemon start
     ck "daemon start exit 0 (got $RC: $(err))" [ "$RC" = 0 ] || return 1
     wait_terminal "$id" || return 1
     ck "recorded failed with exitCode 5 (got $(tstatus "$id")/$(tf "$id" exitCode))" \
         [ "$(tstatus "$id")/$(tf "$id" exitCode)" = failed/5 ] || return 1
+    completed_ms=$(tf "$id" completedAt)
+    ck "completedAt is when it ended, before the restart ($completed_ms <= $restart_ms)" \
+        [ "${completed_ms:-0}" -gt 0 ] && [ "$completed_ms" -le "$restart_ms" ] || return 1
     bt logs "$id"
     ck "its output was kept" grep -q '"text":"line 2"' "$E2E_DIR/last.out" || return 1
 }
