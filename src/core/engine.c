@@ -596,10 +596,27 @@ engine_announce(void *arg)
     eng->announce = NULL;
     eng->nannounce = 0;
     for (size_t i = 0; i < n; i++) {
-        engine_notify(eng, v[i]);
-        task_free(v[i]);
+        if (v[i] != NULL) {
+            engine_notify(eng, v[i]);
+            task_free(v[i]);
+        }
     }
     free(v);
+}
+
+/* Sends a released task's queued event now if it is still to be announced, so that a task
+ * dispatched before engine_announce runs is seen queued before it is seen running. */
+static void
+engine_announce_one(struct engine *eng, const char *id)
+{
+    for (size_t i = 0; i < eng->nannounce; i++) {
+        if (eng->announce[i] != NULL && strcmp(eng->announce[i]->id, id) == 0) {
+            engine_notify(eng, eng->announce[i]);
+            task_free(eng->announce[i]);
+            eng->announce[i] = NULL;
+            return;
+        }
+    }
 }
 
 /* Records a task's end: checkpoint, terminal state, dependency resolution and the cascade,
@@ -1189,6 +1206,7 @@ engine_dispatch(void *arg)
                     break;
                 }
                 queue_unlink(&eng->queue[p], prev, it);
+                engine_announce_one(eng, t->id);
                 engine_start_task(eng, t);
                 started = true;
                 break;
@@ -1586,7 +1604,7 @@ engine_free(struct engine *eng)
         queue_clear(&eng->queue[p]);
     }
     for (size_t i = 0; i < eng->nannounce; i++) {
-        task_free(eng->announce[i]);
+        task_free(eng->announce[i]); /* NULL for those already announced */
     }
     free(eng->announce);
     for (size_t i = 0; i < eng->nreleasing; i++) {

@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
+import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+
 import {
     alive,
     call,
@@ -166,6 +168,40 @@ describe('tools', () => {
         fs.writeFileSync(hold, '');
         const e = await call(client, 'WaitForTask', { taskId: c.taskId, timeoutMs: 30000 });
         assert.equal(e.tasks[0].status, 'completed');
+    });
+
+    test('lifecycle events of released dependents: queued before running', async () => {
+        const { client: watcher } = await connect(ctx, { name: 'event-watcher' });
+        const events = [];
+        watcher.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+            const d = n.params?.data;
+            if (d && typeof d.event === 'string') {
+                events.push(`${d.event} ${d.taskId}`);
+            }
+        });
+        const go = path.join(ctx.dir, 'release-order.go');
+        const root = await call(client, 'DelegateTask', { prompt: `root [wait-file=${go}]`, agent: 'claude' });
+        const deps = [];
+        for (let i = 0; i < 3; i++) {
+            const d = await call(client, 'DelegateTask', {
+                prompt: `released ${i}`,
+                agent: 'claude',
+                dependsOn: [root.taskId],
+            });
+            deps.push(d.taskId);
+        }
+        fs.writeFileSync(go, '');
+        const w = await call(client, 'WaitForTask', { taskIds: deps, timeoutMs: 60000 });
+        assert.equal(w.done, true);
+        // WaitForTask answered after the completed events were sent on the same daemon loop;
+        // one round trip on the watcher's connection flushes what it was sent before.
+        await watcher.ping();
+        for (const id of deps) {
+            const q = events.indexOf(`task.queued ${id}`);
+            const r = events.indexOf(`task.running ${id}`);
+            assert.ok(q >= 0 && r >= 0, `both events for ${id}: ${events.join(', ')}`);
+            assert.ok(q < r, `task.queued before task.running for ${id}: ${events.join(', ')}`);
+        }
     });
 
     test('SystemStatus', async () => {
