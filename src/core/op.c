@@ -106,13 +106,24 @@ op_validate_string(const struct op_arg *a, const char *field, const json_t *v, s
     if (memchr(s, '\0', len) != NULL) {
         return err_set(e, ERR_INVALID, "%s: must not contain NUL characters", field);
     }
-    if ((int64_t)len < a->min) {
-        return err_set(e, ERR_INVALID, "%s: must be at least %lld bytes (got %zu)", field,
-                       (long long)a->min, len);
+    /* Characters as JSON Schema's maxLength counts them: code points, i.e. the bytes that do
+     * not continue a UTF-8 sequence. */
+    size_t size = len;
+    const char *unit = "bytes";
+    if (a->flags & ARG_CHARS) {
+        size = 0;
+        for (size_t i = 0; i < len; i++) {
+            size += ((unsigned char)s[i] & 0xC0) != 0x80;
+        }
+        unit = "characters";
     }
-    if ((int64_t)len > op_arg_max(a)) {
-        return err_set(e, ERR_INVALID, "%s: must be at most %lld bytes (got %zu)", field,
-                       (long long)op_arg_max(a), len);
+    if ((int64_t)size < a->min) {
+        return err_set(e, ERR_INVALID, "%s: must be at least %lld %s (got %zu)", field,
+                       (long long)a->min, unit, size);
+    }
+    if ((int64_t)size > op_arg_max(a)) {
+        return err_set(e, ERR_INVALID, "%s: must be at most %lld %s (got %zu)", field,
+                       (long long)op_arg_max(a), unit, size);
     }
     if (a->flags & ARG_NONEMPTY) {
         const char *p = s;

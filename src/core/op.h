@@ -30,6 +30,7 @@ enum arg_type {
 #define ARG_COMMA_LIST 0x020 /* CLI: a string array given as "a,b,c" (repeatable) */
 #define ARG_DURATION   0x040 /* CLI: an integer of ms also accepts 500ms, 30s, 5m, 2h */
 #define ARG_NONEMPTY   0x080 /* string must contain a non-space character */
+#define ARG_CHARS      0x100 /* string: min/max count characters (code points), not bytes */
 
 /* Checks a string's format; returns false and fills why ("must look like task-<uuid>"). */
 typedef bool (*arg_format_fn)(const char *s, const char **why);

@@ -1129,8 +1129,8 @@ const struct op op_system = {
 static const struct op_arg resume_args[] = {
     TASK_ID_ARG(ARG_REQUIRED, "The completed, failed or cancelled task to resume."),
     { .name = "additionalContext", .cli = "context", .cli_short = 'c', .type = ARG_STRING,
-      .min = 1, .max = 16000, .value_name = "TEXT",
-      .help = "Extra instructions for the resumed attempt (up to 16000 bytes)." },
+      .min = 1, .max = 16000, .flags = ARG_CHARS, .value_name = "TEXT",
+      .help = "Extra instructions for the resumed attempt (up to 16000 characters)." },
     { .name = "resumeMode", .cli = "mode", .type = ARG_ENUM, .choices = resume_modes,
       .help = "session: the agent continues its own conversation (claude --resume, codex exec "
               "resume, gemini --resume); prompt: a fresh run whose prompt carries the "

@@ -70,8 +70,8 @@ case_bad_resumes() {
     wait_status "$a" completed || return 1
     big=$(head -c 16001 /dev/zero | tr '\0' 'x')
     bt resume "$a" --context "$big"
-    ck "context over 16000 bytes: exit 2 (got $RC)" [ "$RC" = 2 ] || return 1
-    ck "the error names additionalContext (got $(err))" matches "$(err)" "additionalContext: must be at most 16000 bytes" || return 1
+    ck "context over 16000 characters: exit 2 (got $RC)" [ "$RC" = 2 ] || return 1
+    ck "the error names additionalContext (got $(err))" matches "$(err)" "additionalContext: must be at most 16000 characters" || return 1
     bt resume "$a" --mode bogus
     ck "unknown mode: exit 2 (got $RC)" [ "$RC" = 2 ] || return 1
     bt resume task-123e4567-e89b-42d3-a456-426614174000

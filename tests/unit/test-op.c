@@ -154,6 +154,30 @@ test_validate_prompt_limit(void **state)
     free(big);
 }
 
+/* ResumeTask's additionalContext counts characters (as the schema's maxLength does): 16,000
+ * two-byte characters pass, 16,001 do not. */
+static void
+test_validate_context_in_characters(void **state)
+{
+    (void)state;
+    size_t n = 16001;
+    char *text = xmalloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(text + 2 * i, "\xc3\xa9", 2); /* é */
+    }
+    text[2 * n] = '\0';
+    json_t *args = json_pack("{s:s, s:s%}", "taskId", "task-00000000-0000-4000-8000-000000000000",
+                             "additionalContext", text, 2 * (n - 1));
+    struct err e = { 0 };
+    assert_int_equal(op_validate(op_find("ResumeTask"), args, &e), 0);
+    json_object_set_new(args, "additionalContext", json_stringn(text, 2 * n));
+    assert_int_equal(op_validate(op_find("ResumeTask"), args, &e), -1);
+    assert_non_null(
+        strstr(e.msg, "additionalContext: must be at most 16000 characters (got 16001)"));
+    json_decref(args);
+    free(text);
+}
+
 static json_t *
 parse_cli(const char *tool, int argc, char **argv, struct err *e)
 {
@@ -281,6 +305,7 @@ main(void)
         cmocka_unit_test(test_table_guards),
         cmocka_unit_test(test_validate_table),
         cmocka_unit_test(test_validate_prompt_limit),
+        cmocka_unit_test(test_validate_context_in_characters),
         cmocka_unit_test(test_cli_parse),
         cmocka_unit_test(test_schema_matches_validator),
         cmocka_unit_test(test_output_fields_described),
