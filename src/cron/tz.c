@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cron/cron.h"
@@ -610,8 +611,9 @@ tz_load(const char *name, struct err *e)
     if (tz_name_check(name, e) != 0) {
         goto out;
     }
-    if (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0) {
-        z = tz_zone_new(name); /* built in: no transitions, offset 0 */
+    /* Built in: no transitions, offset 0. "utc" in any case as well: the old tool took it. */
+    if (strcasecmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0) {
+        z = tz_zone_new(name);
         goto out;
     }
     cron_quote(name, strlen(name), quoted, sizeof quoted);
