@@ -582,12 +582,21 @@ agent_conf_mentions(const json_t *v, const char *s)
     return false;
 }
 
-/* Lists the settings of a user-defined agent that cannot reach it. */
+/* Lists the settings of a user-defined agent that cannot reach it, and a gemini baseUrl that
+ * cannot work without a settings pin we do not write. */
 char **
 agent_conf_unused(const char *name, const json_t *obj)
 {
     char **v = xcalloc(4, sizeof *v);
     size_t n = 0;
+    if (strcmp(name, "gemini") == 0 && json_is_object(obj) &&
+        json_object_get(obj, "baseUrl") != NULL) {
+        /* GOOGLE_GEMINI_BASE_URL alone selects gemini's "gateway" auth, which -p refuses. */
+        v[n++] = xstrdup("agents.gemini.baseUrl needs security.auth.selectedType "
+                         "\"gemini-api-key\" in the user's ~/.gemini/settings.json, or gemini "
+                         "exits with \"Invalid auth method selected.\"");
+        return v;
+    }
     if (agent_find(name) != NULL || !json_is_object(obj)) {
         return v;
     }

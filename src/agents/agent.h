@@ -154,7 +154,8 @@ json_t *agent_conf_parse_value(const char *agent, const char *field, const char 
  * that kind of agent and valid, and a command for a user-defined agent. */
 int agent_conf_check(const char *name, const json_t *obj, struct err *e);
 /* The settings of a user-defined agent that cannot reach it (apiKey without apiKeyEnv, baseUrl
- * without baseUrlEnv or {baseUrl}, model without {model}), one sentence each. Never NULL;
+ * without baseUrlEnv or {baseUrl}, model without {model}), and a gemini baseUrl, which also
+ * needs a gemini settings pin, one sentence each. Never NULL;
  * NULL-terminated, owned (strv_free). */
 char **agent_conf_unused(const char *name, const json_t *obj);
 

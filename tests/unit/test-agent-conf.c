@@ -305,6 +305,11 @@ test_unused(void **state)
     notes = agent_conf_unused("claude", v); /* built-ins take everything their own way */
     assert_int_equal(strv_len(notes), 0);
     strv_free(notes);
+    /* except gemini's baseUrl, which needs a settings pin we do not write */
+    notes = agent_conf_unused("gemini", v);
+    assert_int_equal(strv_len(notes), 1);
+    assert_non_null(strstr(notes[0], "security.auth.selectedType"));
+    strv_free(notes);
     json_decref(v);
 }
 
