@@ -554,6 +554,23 @@ store_schedule_exec_map(struct store *st, const struct schedule_execution *x, st
     return ret;
 }
 
+/* Binds an execution's state (status through resume_at, the order both statements use) from
+ * parameter first on. tasks and covers are the JSON texts of task_ids and covers. */
+static void
+store_schedule_exec_bind_state(sqlite3_stmt *stmt, int first,
+                               const struct schedule_execution *x, const char *tasks,
+                               const char *covers)
+{
+    store_bind_text(stmt, first, x->status);
+    store_bind_int64_or_null(stmt, first + 1, x->executed_at, 0);
+    store_bind_text(stmt, first + 2, tasks);
+    store_bind_text(stmt, first + 3, covers);
+    store_bind_text(stmt, first + 4, x->error);
+    sqlite3_bind_int(stmt, first + 5, x->next_step);
+    store_bind_text(stmt, first + 6, x->wait_task);
+    store_bind_int64_or_null(stmt, first + 7, x->resume_at, 0);
+}
+
 /* Claims a fire by inserting its execution row. */
 int
 store_schedule_exec_insert(struct store *st, struct schedule_execution *x, bool *claimed,
@@ -571,14 +588,7 @@ store_schedule_exec_insert(struct store *st, struct schedule_execution *x, bool 
     char *covers = store_schedule_dump(x->covers);
     store_bind_text(stmt, 1, x->schedule_id);
     sqlite3_bind_int64(stmt, 2, x->fire_time);
-    store_bind_text(stmt, 3, x->status);
-    store_bind_int64_or_null(stmt, 4, x->executed_at, 0);
-    store_bind_text(stmt, 5, tasks);
-    store_bind_text(stmt, 6, covers);
-    store_bind_text(stmt, 7, x->error);
-    sqlite3_bind_int(stmt, 8, x->next_step);
-    store_bind_text(stmt, 9, x->wait_task);
-    store_bind_int64_or_null(stmt, 10, x->resume_at, 0);
+    store_schedule_exec_bind_state(stmt, 3, x, tasks, covers);
     sqlite3_bind_int64(stmt, 11, x->created_at);
     sqlite3_bind_int64(stmt, 12, x->updated_at);
     int rc = sqlite3_step(stmt);
@@ -612,14 +622,7 @@ store_schedule_exec_update(struct store *st, const struct schedule_execution *x,
     char *tasks = store_schedule_dump(x->task_ids);
     char *covers = store_schedule_dump(x->covers);
     sqlite3_bind_int64(stmt, 1, x->id);
-    store_bind_text(stmt, 2, x->status);
-    store_bind_int64_or_null(stmt, 3, x->executed_at, 0);
-    store_bind_text(stmt, 4, tasks);
-    store_bind_text(stmt, 5, covers);
-    store_bind_text(stmt, 6, x->error);
-    sqlite3_bind_int(stmt, 7, x->next_step);
-    store_bind_text(stmt, 8, x->wait_task);
-    store_bind_int64_or_null(stmt, 9, x->resume_at, 0);
+    store_schedule_exec_bind_state(stmt, 2, x, tasks, covers);
     sqlite3_bind_int64(stmt, 10, x->updated_at);
     int rc = sqlite3_step(stmt);
     int ret = 0;
