@@ -54,7 +54,8 @@ while :; do
     echo "$table"
     echo
     "$beat" daemon status | sed -n '3p'
-    pending=$(echo "$table" | grep -cE ' (queued|blocked|running) ' || true)
+    # Task rows only: the pool line under the table says "N running of M" too.
+    pending=$(echo "$table" | grep -E '^task-' | grep -cE ' (queued|blocked|running) ' || true)
     [ "$pending" -eq 0 ] && break
     [ $SECONDS -ge $deadline ] && { echo "demo: tasks still running after 300 s"; break; }
     sleep 1
